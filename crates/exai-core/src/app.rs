@@ -1,0 +1,35 @@
+//! The application state every tool call sees: the validated config, the store, runtime counters,
+//! and the enabled tools. Built once by the binary and shared behind an `Arc`.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::runtime::Runtime;
+use crate::store::Store;
+use crate::tools::Registry;
+
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub runtime: Arc<Runtime>,
+    pub tools: Registry,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("tools", &self.tools.names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn new(config: Config, store: Arc<dyn Store>, tools: Registry) -> Arc<Self> {
+        Arc::new(Self {
+            config: Arc::new(config),
+            store,
+            runtime: Arc::new(Runtime::default()),
+            tools,
+        })
+    }
+}

@@ -1,0 +1,224 @@
+//! The one table of configuration keys: each key's `exai.toml` path, environment variable, default and meaning.
+//! Loading, `exai config check` and the README's configuration table are all driven by [`KEYS`].
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// Dotted path in `exai.toml`, e.g. `http.port`.
+    pub path: &'static str,
+    /// Environment variable that overrides the file (the EX-AI name where one exists).
+    pub env: &'static str,
+    /// Default value as text; empty means "unset".
+    pub default: &'static str,
+    /// Secrets are masked whenever the configuration is printed.
+    pub secret: bool,
+    /// One line for users: what the key does and what it accepts.
+    pub doc: &'static str,
+}
+
+const fn key(path: &'static str, env: &'static str, default: &'static str, doc: &'static str) -> Key {
+    Key {
+        path,
+        env,
+        default,
+        secret: false,
+        doc,
+    }
+}
+
+const fn secret(path: &'static str, env: &'static str, doc: &'static str) -> Key {
+    Key {
+        path,
+        env,
+        default: "",
+        secret: true,
+        doc,
+    }
+}
+
+/// Every key exai reads. Adding one here is the only way to add configuration.
+pub const KEYS: &[Key] = &[
+    key(
+        "data_dir",
+        "EXAI_DATA_DIR",
+        "",
+        "Directory for the SQLite database (default: the user's data dir + `/exai`).",
+    ),
+    key(
+        "log.format",
+        "EXAI_LOG_FORMAT",
+        "text",
+        "`text` (human-readable) or `json`.",
+    ),
+    key(
+        "log.level",
+        "EXAI_LOG_LEVEL",
+        "info,rmcp=warn",
+        "A tracing filter: `info`, `debug`, `exai_server=debug,rmcp=warn`, ...",
+    ),
+    key(
+        "http.host",
+        "EXAI_HTTP_HOST",
+        "127.0.0.1",
+        "Address `exai serve` binds for Streamable HTTP (`/mcp`, `/healthz`, `/readyz`).",
+    ),
+    key(
+        "http.port",
+        "EXAI_HTTP_PORT",
+        "8080",
+        "Port for `exai serve`; 0 picks a free port and prints it.",
+    ),
+    secret(
+        "http.token",
+        "EXAI_HTTP_TOKEN",
+        "Bearer token required on every HTTP request when set (else 401).",
+    ),
+    key(
+        "http.allowed_hosts",
+        "EXAI_HTTP_ALLOWED_HOSTS",
+        "localhost,127.0.0.1,::1",
+        "Comma list of accepted `Host` values (DNS-rebinding protection); `*` disables the check.",
+    ),
+    key(
+        "http.allowed_origins",
+        "EXAI_HTTP_ALLOWED_ORIGINS",
+        "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
+        "Comma list of accepted browser `Origin`s (scheme://host:port, `:*` any port); `*` disables the check.",
+    ),
+    key(
+        "http.max_body_bytes",
+        "EXAI_HTTP_MAX_BODY_BYTES",
+        "4194304",
+        "Largest accepted request body; larger gets 413.",
+    ),
+    key(
+        "http.legacy_sessions",
+        "EXAI_HTTP_LEGACY_SESSIONS",
+        "true",
+        "Give 2025-11-25 clients an `Mcp-Session-Id`, a GET stream and DELETE (2026-07-28 is always stateless).",
+    ),
+    key(
+        "ws.host",
+        "EXAI_WS_HOST",
+        "127.0.0.1",
+        "WebSocket daemon address (used by the daemon issue).",
+    ),
+    key("ws.port", "EXAI_WS_PORT", "8079", "WebSocket daemon port."),
+    secret(
+        "ws.token",
+        "EXAI_WS_TOKEN",
+        "Token WebSocket clients must present in `hello`.",
+    ),
+    key(
+        "tools.profile",
+        "EXAI_TOOL_PROFILE",
+        "standard",
+        "`lean`, `standard` or `full`: which tools are offered.",
+    ),
+    key(
+        "tools.enabled",
+        "EXAI_ENABLED_TOOLS",
+        "",
+        "Comma list of tools to offer on top of the profile.",
+    ),
+    key(
+        "tools.disabled",
+        "EXAI_DISABLED_TOOLS",
+        "",
+        "Comma list of tools to hide (wins over the profile and `tools.enabled`).",
+    ),
+    secret("providers.glm.api_key", "GLM_API_KEY", "Zhipu / Z.ai API key."),
+    key(
+        "providers.glm.base_url",
+        "GLM_BASE_URL",
+        "https://api.z.ai/api/paas/v4",
+        "GLM endpoint (mainland China: `https://open.bigmodel.cn/api/paas/v4`).",
+    ),
+    key(
+        "providers.glm.timeout_secs",
+        "GLM_TIMEOUT_SECS",
+        "120",
+        "Longest a single GLM request may take.",
+    ),
+    secret("providers.kimi.api_key", "KIMI_API_KEY", "Moonshot API key."),
+    key(
+        "providers.kimi.base_url",
+        "KIMI_BASE_URL",
+        "https://api.moonshot.ai/v1",
+        "Kimi endpoint (mainland China: `https://api.moonshot.cn/v1`).",
+    ),
+    key(
+        "providers.kimi.timeout_secs",
+        "KIMI_TIMEOUT_SECS",
+        "240",
+        "Longest a single Kimi request may take.",
+    ),
+    key(
+        "limits.global_max_inflight",
+        "EXAI_WS_GLOBAL_MAX_INFLIGHT",
+        "24",
+        "Tool calls running at once, all clients together.",
+    ),
+    key(
+        "limits.session_max_inflight",
+        "EXAI_WS_SESSION_MAX_INFLIGHT",
+        "8",
+        "Tool calls running at once for one client session.",
+    ),
+    key(
+        "limits.glm_max_inflight",
+        "EXAI_WS_GLM_MAX_INFLIGHT",
+        "4",
+        "Upstream calls to GLM at once.",
+    ),
+    key(
+        "limits.kimi_max_inflight",
+        "EXAI_WS_KIMI_MAX_INFLIGHT",
+        "6",
+        "Upstream calls to Kimi at once.",
+    ),
+    key(
+        "timeouts.tier1_secs",
+        "EXAI_TIER1_TIMEOUT_SECS",
+        "5",
+        "Deadline for tier-1 tools (version, status, health, listmodels).",
+    ),
+    key(
+        "timeouts.simple_tool_secs",
+        "SIMPLE_TOOL_TIMEOUT_SECS",
+        "300",
+        "Deadline for simple tools (chat, challenge); must cover the provider timeouts.",
+    ),
+    key(
+        "timeouts.workflow_tool_secs",
+        "WORKFLOW_TOOL_TIMEOUT_SECS",
+        "600",
+        "Deadline for workflow tools; must be at least the simple-tool deadline.",
+    ),
+];
+
+/// The key at `path`, if any.
+pub fn by_path(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.path == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn paths_and_env_names_are_unique() {
+        let paths: HashSet<_> = KEYS.iter().map(|k| k.path).collect();
+        let envs: HashSet<_> = KEYS.iter().map(|k| k.env).collect();
+        assert_eq!(paths.len(), KEYS.len());
+        assert_eq!(envs.len(), KEYS.len());
+    }
+
+    #[test]
+    fn secrets_have_no_default() {
+        for k in KEYS.iter().filter(|k| k.secret) {
+            assert!(k.default.is_empty(), "{} is secret but has a default", k.path);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Configuration, loaded once at start-up and validated before anything runs.
+//! `keys` is the table of every key and default, `sources` layers defaults / `exai.toml` / environment,
+//! `validate` turns raw text into the typed [`Config`], and `error` reports every problem at once.
+
+mod error;
+mod keys;
+mod sources;
+mod validate;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, Problem};
+pub use keys::{KEYS, Key};
+pub use sources::{Env, MapEnv, ProcessEnv, RawSettings, RawValue, Source};
+
+use crate::tools::Profile;
+
+/// The validated configuration. Built only by [`Config::load`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub ws: WsConfig,
+    pub tools: ToolSelection,
+    pub providers: ProvidersConfig,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    /// The raw settings and their sources, for `exai config check`.
+    pub settings: RawSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    pub token: Option<Secret>,
+    /// Empty means the Host check is disabled (`*`).
+    pub allowed_hosts: Vec<String>,
+    /// Empty means the Origin check is disabled (`*`).
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub legacy_sessions: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolSelection {
+    pub profile: Profile,
+    pub enabled: Vec<String>,
+    pub disabled: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProvidersConfig {
+    pub glm: ProviderConfig,
+    pub kimi: ProviderConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub api_key: Option<Secret>,
+    pub base_url: url::Url,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub global_max_inflight: NonZeroU32,
+    pub session_max_inflight: NonZeroU32,
+    pub glm_max_inflight: NonZeroU32,
+    pub kimi_max_inflight: NonZeroU32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub tier1: Duration,
+    pub simple_tool: Duration,
+    pub workflow_tool: Duration,
+}
+
+/// A secret string that never prints its value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is sent or compared.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Masks a secret for display: never more than a hint of its length.
+pub fn mask(value: &str) -> String {
+    if value.is_empty() {
+        String::new()
+    } else {
+        format!("**** ({} chars)", value.chars().count())
+    }
+}
+
+/// What `Config::inspect` found: the effective settings (secrets already masked) and the typed result.
+#[derive(Debug)]
+pub struct Inspection {
+    pub settings: RawSettings,
+    pub config: Result<Config, ConfigError>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then `env`, then `flags` (`(key path, value)` pairs from the
+    /// command line), and validates the result. Every problem is reported, not just the first.
+    pub fn load(env: &dyn Env, file: Option<&Path>, flags: &[(&str, String)]) -> Result<Config, ConfigError> {
+        Self::inspect(env, file, flags).config
+    }
+
+    /// Like [`Config::load`], but also returns the effective settings even when validation fails.
+    pub fn inspect(env: &dyn Env, file: Option<&Path>, flags: &[(&str, String)]) -> Inspection {
+        let mut problems = Vec::new();
+        let mut raw = sources::layer(env, file, &mut problems);
+        for (path, value) in flags {
+            match keys::by_path(path) {
+                Some(k) => {
+                    raw.insert(
+                        k.path,
+                        RawValue {
+                            text: value.clone(),
+                            source: Source::Flag,
+                        },
+                    );
+                }
+                None => problems.push(Problem::new(format!("flag for `{path}`"), "", "unknown key")),
+            }
+        }
+        let config = validate::typed(&raw, &mut problems);
+        let settings = masked(raw);
+        let config = match config {
+            Some(config) if problems.is_empty() => Ok(Config {
+                settings: settings.clone(),
+                ..config
+            }),
+            _ => Err(ConfigError(problems)),
+        };
+        Inspection { settings, config }
+    }
+
+    /// The `exai.toml` to read: `EXAI_CONFIG` if set, else `./exai.toml` when it exists.
+    pub fn default_file(env: &dyn Env) -> Option<PathBuf> {
+        if let Some(path) = env.var("EXAI_CONFIG") {
+            return Some(PathBuf::from(path));
+        }
+        let local = PathBuf::from("exai.toml");
+        local.exists().then_some(local)
+    }
+
+    /// `key path  ENV_NAME = value  (source)` lines, for `exai config check`.
+    pub fn describe(settings: &RawSettings) -> Vec<String> {
+        KEYS.iter()
+            .map(|k| {
+                let raw = &settings[k.path];
+                let shown = if raw.text.is_empty() {
+                    "(unset)"
+                } else {
+                    raw.text.as_str()
+                };
+                format!("{:<30} {:<29} = {:<36} ({})", k.path, k.env, shown, raw.source)
+            })
+            .collect()
+    }
+}
+
+/// Replaces every secret's text with its mask, so settings can be printed or debug-logged safely.
+fn masked(mut raw: RawSettings) -> RawSettings {
+    for k in KEYS.iter().filter(|k| k.secret) {
+        if let Some(v) = raw.get_mut(k.path) {
+            v.text = mask(&v.text);
+        }
+    }
+    raw
+}

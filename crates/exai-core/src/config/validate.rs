@@ -1,0 +1,348 @@
+//! Raw text to typed [`Config`]: every key parsed by one small function, every failure recorded as a
+//! [`Problem`] that names the variable, the value and what is allowed, then cross-key rules checked.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::keys::by_path;
+use super::{
+    Config, HttpConfig, Limits, LogConfig, LogFormat, Problem, ProviderConfig, ProvidersConfig, RawSettings, Secret,
+    Timeouts, ToolSelection, WsConfig, mask,
+};
+use crate::tools::{Profile, registry};
+
+/// Reads typed values out of raw settings, collecting problems instead of stopping at the first.
+struct Reader<'a> {
+    raw: &'a RawSettings,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Reader<'_> {
+    fn text(&self, path: &str) -> &str {
+        self.raw.get(path).map(|v| v.text.trim()).unwrap_or("")
+    }
+
+    fn problem(&mut self, path: &str, message: impl Into<String>) {
+        let key = by_path(path).expect("validate reads only keys from the table");
+        let raw = &self.raw[path];
+        let value = if key.secret { mask(&raw.text) } else { raw.text.clone() };
+        self.problems.push(Problem::new(
+            format!("{} ({}, from {})", key.env, key.path, raw.source),
+            value,
+            message,
+        ));
+    }
+
+    /// Parses with `FromStr`, or records `expected` as the problem.
+    fn parse<T: FromStr>(&mut self, path: &str, expected: &str) -> Option<T> {
+        match self.text(path).parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.problem(path, format!("expected {expected}"));
+                None
+            }
+        }
+    }
+
+    fn optional_secret(&self, path: &str) -> Option<Secret> {
+        let text = self.text(path);
+        (!text.is_empty()).then(|| Secret::new(text))
+    }
+
+    fn list(&self, path: &str) -> Vec<String> {
+        self.text(path)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn non_zero(&mut self, path: &str) -> Option<NonZeroU32> {
+        self.parse(path, "a whole number from 1 to 4294967295")
+    }
+
+    fn secs(&mut self, path: &str) -> Option<Duration> {
+        let secs: u64 = self.parse(path, "a whole number of seconds, at least 1")?;
+        if secs == 0 {
+            self.problem(path, "expected a whole number of seconds, at least 1");
+            return None;
+        }
+        Some(Duration::from_secs(secs))
+    }
+
+    fn bool(&mut self, path: &str) -> Option<bool> {
+        match self.text(path).to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => {
+                self.problem(path, "expected true or false");
+                None
+            }
+        }
+    }
+
+    fn url(&mut self, path: &str) -> Option<url::Url> {
+        match url::Url::parse(self.text(path)) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            _ => {
+                self.problem(path, "expected an http:// or https:// URL");
+                None
+            }
+        }
+    }
+
+    /// A comma list where `*` alone means "no check" (an empty list).
+    fn allow_list(&self, path: &str) -> Vec<String> {
+        let items = self.list(path);
+        if items.iter().any(|i| i == "*") {
+            Vec::new()
+        } else {
+            items
+        }
+    }
+
+    fn tool_names(&mut self, path: &str) -> Vec<String> {
+        let names = self.list(path);
+        let known = registry::names();
+        let unknown: Vec<&String> = names.iter().filter(|n| !known.contains(&n.as_str())).collect();
+        if !unknown.is_empty() {
+            let unknown = unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+            self.problem(
+                path,
+                format!("unknown tool(s) {unknown}; known tools: {}", known.join(", ")),
+            );
+        }
+        names
+    }
+}
+
+/// Builds the typed configuration; `None` when any key failed to parse.
+pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Config> {
+    let mut r = Reader { raw, problems };
+
+    let data_dir = match r.text("data_dir") {
+        "" => dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("exai"),
+        dir => PathBuf::from(dir),
+    };
+    let format = match r.text("log.format").to_ascii_lowercase().as_str() {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        _ => {
+            r.problem("log.format", "expected `text` or `json`");
+            None
+        }
+    };
+    let level = r.text("log.level").to_owned();
+    let profile = match r.text("tools.profile").parse::<Profile>() {
+        Ok(p) => Some(p),
+        Err(()) => {
+            r.problem("tools.profile", "expected `lean`, `standard` or `full`");
+            None
+        }
+    };
+    let max_body_bytes: Option<usize> = r.parse("http.max_body_bytes", "a byte count from 1024 up");
+    let max_body_bytes = max_body_bytes.filter(|b| {
+        let ok = *b >= 1024;
+        if !ok {
+            r.problem("http.max_body_bytes", "expected a byte count from 1024 up");
+        }
+        ok
+    });
+
+    let http = (|| {
+        Some(HttpConfig {
+            host: r.parse::<IpAddr>("http.host", "an IP address such as 127.0.0.1 or ::1")?,
+            port: r.parse("http.port", "a port number from 0 to 65535")?,
+            token: r.optional_secret("http.token"),
+            allowed_hosts: r.allow_list("http.allowed_hosts"),
+            allowed_origins: r.allow_list("http.allowed_origins"),
+            max_body_bytes: max_body_bytes?,
+            legacy_sessions: r.bool("http.legacy_sessions")?,
+        })
+    })();
+    let ws_host = r.parse::<IpAddr>("ws.host", "an IP address such as 127.0.0.1 or ::1");
+    let ws_port = r.parse::<u16>("ws.port", "a port number from 0 to 65535");
+    let enabled = r.tool_names("tools.enabled");
+    let disabled = r.tool_names("tools.disabled");
+    let glm = provider(&mut r, "glm");
+    let kimi = provider(&mut r, "kimi");
+    let limits = limits(&mut r);
+    let timeouts = timeouts(&mut r, glm.as_ref(), kimi.as_ref());
+
+    Some(Config {
+        data_dir,
+        log: LogConfig { format: format?, level },
+        http: http?,
+        ws: WsConfig {
+            host: ws_host?,
+            port: ws_port?,
+            token: r.optional_secret("ws.token"),
+        },
+        tools: ToolSelection {
+            profile: profile?,
+            enabled,
+            disabled,
+        },
+        providers: ProvidersConfig { glm: glm?, kimi: kimi? },
+        limits: limits?,
+        timeouts: timeouts?,
+        settings: RawSettings::new(),
+    })
+}
+
+fn provider(r: &mut Reader<'_>, name: &str) -> Option<ProviderConfig> {
+    let api_key = r.optional_secret(&format!("providers.{name}.api_key"));
+    let base_url = r.url(&format!("providers.{name}.base_url"));
+    let timeout = r.secs(&format!("providers.{name}.timeout_secs"));
+    Some(ProviderConfig {
+        api_key,
+        base_url: base_url?,
+        timeout: timeout?,
+    })
+}
+
+fn limits(r: &mut Reader<'_>) -> Option<Limits> {
+    let global = r.non_zero("limits.global_max_inflight");
+    let session = r.non_zero("limits.session_max_inflight");
+    let glm = r.non_zero("limits.glm_max_inflight");
+    let kimi = r.non_zero("limits.kimi_max_inflight");
+    let limits = Limits {
+        global_max_inflight: global?,
+        session_max_inflight: session?,
+        glm_max_inflight: glm?,
+        kimi_max_inflight: kimi?,
+    };
+    if limits.session_max_inflight > limits.global_max_inflight {
+        r.problem(
+            "limits.session_max_inflight",
+            format!(
+                "a session limit above the global limit ({}) can never be reached; lower it or raise EXAI_WS_GLOBAL_MAX_INFLIGHT",
+                limits.global_max_inflight
+            ),
+        );
+    }
+    Some(limits)
+}
+
+/// Outer deadlines must cover the inner ones they contain; a violation names both keys.
+fn timeouts(r: &mut Reader<'_>, glm: Option<&ProviderConfig>, kimi: Option<&ProviderConfig>) -> Option<Timeouts> {
+    let tier1 = r.secs("timeouts.tier1_secs");
+    let simple = r.secs("timeouts.simple_tool_secs");
+    let workflow = r.secs("timeouts.workflow_tool_secs");
+    let t = Timeouts {
+        tier1: tier1?,
+        simple_tool: simple?,
+        workflow_tool: workflow?,
+    };
+    for (inner_key, inner) in [("GLM_TIMEOUT_SECS", glm), ("KIMI_TIMEOUT_SECS", kimi)] {
+        if let Some(p) = inner
+            && p.timeout > t.simple_tool
+        {
+            r.problem(
+                "timeouts.simple_tool_secs",
+                format!(
+                    "shorter than {inner_key} ({} s): a simple tool call would time out before its provider request",
+                    p.timeout.as_secs()
+                ),
+            );
+        }
+    }
+    if t.simple_tool > t.workflow_tool {
+        r.problem(
+            "timeouts.workflow_tool_secs",
+            format!("shorter than SIMPLE_TOOL_TIMEOUT_SECS ({} s)", t.simple_tool.as_secs()),
+        );
+    }
+    Some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, LogFormat, MapEnv};
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+        Config::load(&MapEnv::new(pairs.iter().copied()), None, &[])
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = load(&[]).expect("defaults must validate");
+        assert_eq!(c.http.port, 8080);
+        assert_eq!(c.http.host.to_string(), "127.0.0.1");
+        assert_eq!(c.ws.port, 8079);
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert_eq!(c.limits.global_max_inflight.get(), 24);
+        assert!(c.http.token.is_none());
+        assert_eq!(c.http.allowed_hosts, vec!["localhost", "127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_variable_value_and_rule() {
+        let err = load(&[
+            ("EXAI_HTTP_PORT", "eighty"),
+            ("EXAI_LOG_FORMAT", "xml"),
+            ("EXAI_WS_GLOBAL_MAX_INFLIGHT", "0"),
+            ("GLM_BASE_URL", "ftp://x"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.0.len(), 4, "{text}");
+        assert!(
+            text.contains("EXAI_HTTP_PORT (http.port, from env EXAI_HTTP_PORT) = \"eighty\": expected a port"),
+            "{text}"
+        );
+        assert!(text.contains("EXAI_LOG_FORMAT"), "{text}");
+        assert!(text.contains("EXAI_WS_GLOBAL_MAX_INFLIGHT"), "{text}");
+        assert!(text.contains("GLM_BASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn unknown_tool_names_are_rejected() {
+        let err = load(&[
+            ("EXAI_ENABLED_TOOLS", "version,frobnicate"),
+            ("EXAI_DISABLED_TOOLS", "nope"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown tool(s) frobnicate"), "{text}");
+        assert!(text.contains("unknown tool(s) nope"), "{text}");
+        assert!(text.contains("known tools: "), "{text}");
+    }
+
+    #[test]
+    fn inner_timeout_longer_than_outer_names_both() {
+        let err = load(&[("KIMI_TIMEOUT_SECS", "900")]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("SIMPLE_TOOL_TIMEOUT_SECS") && text.contains("KIMI_TIMEOUT_SECS (900 s)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_problems_and_descriptions() {
+        let c = load(&[("GLM_API_KEY", "sk-very-secret"), ("EXAI_HTTP_TOKEN", "tok")]).unwrap();
+        let lines = Config::describe(&c.settings).join("\n");
+        let inspected = Config::inspect(
+            &MapEnv::new([("GLM_API_KEY", "sk-very-secret"), ("EXAI_HTTP_PORT", "x")]),
+            None,
+            &[],
+        );
+        assert!(inspected.config.is_err());
+        assert!(!format!("{inspected:?}").contains("sk-very-secret"));
+        assert!(!lines.contains("sk-very-secret") && !lines.contains("= tok"), "{lines}");
+        assert!(lines.contains("**** (14 chars)"), "{lines}");
+        assert_eq!(c.providers.glm.api_key.as_ref().unwrap().expose(), "sk-very-secret");
+        assert!(!format!("{c:?}").contains("sk-very-secret"));
+    }
+
+    #[test]
+    fn star_disables_host_and_origin_checks() {
+        let c = load(&[("EXAI_HTTP_ALLOWED_HOSTS", "*"), ("EXAI_HTTP_ALLOWED_ORIGINS", "*")]).unwrap();
+        assert!(c.http.allowed_hosts.is_empty() && c.http.allowed_origins.is_empty());
+    }
+}

@@ -1,0 +1,26 @@
+//! What a tool call can fail with, named for the condition. No wire codes here: the server's
+//! `rescue` module alone decides which become JSON-RPC errors and which become tool errors.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The name matches no enabled tool.
+    #[error("unknown tool `{name}`; available tools: {available}")]
+    UnknownTool { name: String, available: String },
+    /// The arguments do not match the tool's input schema.
+    #[error("invalid arguments for `{tool}`: {message}")]
+    InvalidArguments { tool: String, message: String },
+    /// The call's deadline passed before the tool finished.
+    #[error("`{tool}` timed out after {} ms", .after.as_millis())]
+    Timeout { tool: String, after: Duration },
+    /// The caller cancelled the call.
+    #[error("`{tool}` was cancelled by the caller")]
+    Cancelled { tool: String },
+    /// A dependency (database, provider) is not available right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure inside exai.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,21 @@
+//! exai's core: configuration, the application state tools see, the tool registry and tool errors.
+//! It knows nothing of transports or SQL drivers; the server and store crates plug into the traits here.
+//!
+//! - [`config`]: the table of keys and defaults, layered sources, validation into a typed [`config::Config`].
+//! - [`app`]: [`app::App`], the state shared by every call (config, store, runtime counters, tools).
+//! - [`tools`]: the tool trait, the registry (one line per tool) and one module per tool.
+//! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
+//! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
+//! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
+//! - [`protocol`]: the MCP protocol revisions exai serves.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod protocol;
+pub mod runtime;
+pub mod store;
+pub mod tools;
+
+/// The crate version, reported by `exai --version` and the `version` tool.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,64 @@
+//! What a running tool call gets: the shared [`App`], a way to report progress (a no-op unless the
+//! caller sent a progress token), and the call's cancellation token.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+
+/// One progress report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: Option<String>,
+}
+
+type Report = dyn Fn(Progress) -> BoxFuture<'static, ()> + Send + Sync;
+
+/// Delivers progress to the caller; [`ProgressSink::none`] when the caller did not ask for progress.
+#[derive(Clone, Default)]
+pub struct ProgressSink(Option<Arc<Report>>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ProgressSink(active)"
+        } else {
+            "ProgressSink(none)"
+        })
+    }
+}
+
+impl ProgressSink {
+    pub fn none() -> Self {
+        Self(None)
+    }
+    pub fn new(report: impl Fn(Progress) -> BoxFuture<'static, ()> + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(report)))
+    }
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
+    }
+    /// Sends one report and waits until it is handed to the transport, so reports keep their order
+    /// relative to the final result.
+    pub async fn report(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        if let Some(report) = &self.0 {
+            report(Progress {
+                progress,
+                total,
+                message,
+            })
+            .await;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    pub app: Arc<App>,
+    pub progress: ProgressSink,
+    pub cancel: CancellationToken,
+}

@@ -1,0 +1,149 @@
+//! The one MCP handler behind every transport: advertises exai's protocol versions and tools, and runs
+//! `tools/call` with a deadline by tool tier, progress forwarding and cancellation that drops the work.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exai_core::app::App;
+use exai_core::error::ToolError;
+use exai_core::protocol::SUPPORTED_VERSIONS;
+use exai_core::tools::{Progress, ProgressSink, Tier, ToolContext};
+use futures::FutureExt;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+
+use crate::{catalog, rescue};
+
+/// How long clients may cache `tools/list`: the list is fixed for the life of the process.
+const TOOLS_TTL_MS: u64 = 300_000;
+
+const INSTRUCTIONS: &str = "exai lets you consult other models (GLM, Kimi, OpenAI-compatible endpoints). \
+Tier-1 tools (version, status, health, listmodels) answer instantly.";
+
+#[derive(Clone)]
+pub struct ExaiHandler {
+    app: Arc<App>,
+    tools: Arc<[Tool]>,
+}
+
+impl ExaiHandler {
+    pub fn new(app: Arc<App>) -> Self {
+        let tools = catalog::definitions(&app.tools).into();
+        Self { app, tools }
+    }
+
+    fn deadline(&self, tier: Tier) -> Duration {
+        let t = &self.app.config.timeouts;
+        match tier {
+            Tier::Tier1 => t.tier1,
+            Tier::Simple => t.simple_tool,
+            Tier::Workflow => t.workflow_tool,
+        }
+    }
+}
+
+/// The protocol versions as rmcp constants, in exai's (newest-first) order.
+fn protocol_versions() -> Vec<ProtocolVersion> {
+    SUPPORTED_VERSIONS
+        .iter()
+        .map(|v| {
+            ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .find(|k| k.as_str() == *v)
+                .cloned()
+                .unwrap_or_else(|| panic!("rmcp does not know protocol version {v}"))
+        })
+        .collect()
+}
+
+/// Forwards tool progress as `notifications/progress` when the caller sent a progress token.
+fn progress_sink(context: &RequestContext<RoleServer>) -> ProgressSink {
+    let Some(token) = context.meta.get_progress_token() else {
+        return ProgressSink::none();
+    };
+    let peer: Peer<RoleServer> = context.peer.clone();
+    ProgressSink::new(move |p: Progress| {
+        let mut param = ProgressNotificationParam::new(token.clone(), p.progress);
+        param.total = p.total;
+        param.message = p.message;
+        let peer = peer.clone();
+        async move {
+            if let Err(e) = peer.notify_progress(param).await {
+                tracing::debug!(error = %e, "progress notification not delivered");
+            }
+        }
+        .boxed()
+    })
+}
+
+impl ServerHandler for ExaiHandler {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = Implementation::new("exai", exai_core::VERSION);
+        info.title = Some("exai: consult GLM, Kimi and other models".into());
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(info)
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Owned(protocol_versions())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.to_vec())
+            .with_ttl_ms(TOOLS_TTL_MS)
+            .with_cache_scope(CacheScope::Public))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let Some(tool) = self.app.tools.get(&name).cloned() else {
+            let err = ToolError::UnknownTool {
+                name: name.clone(),
+                available: self.app.tools.names().join(", "),
+            };
+            tracing::info!(tool = %name, "unknown tool");
+            return rescue::call_result(Err(err)).map(Into::into);
+        };
+        let _inflight = self.app.runtime.enter();
+        let started = Instant::now();
+        let limit = self.deadline(tool.spec().tier);
+        let ctx = ToolContext {
+            app: Arc::clone(&self.app),
+            progress: progress_sink(&context),
+            cancel: context.ct.clone(),
+        };
+        let work = tool.call(ctx, request.arguments.unwrap_or_default());
+        // Dropping `work` on timeout or cancellation stops everything it was doing.
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(limit, work) => {
+                r.unwrap_or_else(|_| Err(ToolError::Timeout { tool: name.clone(), after: limit }))
+            }
+            () = context.ct.cancelled() => Err(ToolError::Cancelled { tool: name.clone() }),
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &outcome {
+            Ok(out) if !out.is_error => tracing::info!(tool = %name, ms, "tool call ok"),
+            Ok(_) => tracing::info!(tool = %name, ms, "tool call returned a tool error"),
+            Err(e) => tracing::warn!(tool = %name, ms, error = %e, "tool call failed"),
+        }
+        rescue::call_result(outcome).map(Into::into)
+    }
+}

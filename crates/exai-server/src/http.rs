@@ -1,0 +1,113 @@
+//! The daemon's HTTP app: MCP Streamable HTTP at `/mcp` (rmcp's service, with Host/Origin allow-lists,
+//! a body limit and legacy sessions from `http.*` config), optional bearer auth, and the health routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use exai_core::app::App;
+use exai_core::config::Secret;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::ExaiHandler;
+use crate::routes::health;
+
+/// The whole daemon app, ready to serve (or to drive with `oneshot` in tests).
+pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
+    let http = &app.config.http;
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(http.legacy_sessions)
+        .with_max_request_body_bytes(http.max_body_bytes)
+        .with_allowed_hosts(http.allowed_hosts.clone())
+        .with_allowed_origins(http.allowed_origins.clone())
+        .with_cancellation_token(shutdown.child_token());
+    if http.allowed_hosts.is_empty() {
+        mcp_config = mcp_config.disable_allowed_hosts();
+    }
+    if !http.allowed_origins.is_empty() {
+        mcp_config = mcp_config.enforce_origin_validation();
+    }
+    let handler_app = Arc::clone(&app);
+    let mcp = StreamableHttpService::new(
+        move || Ok(ExaiHandler::new(Arc::clone(&handler_app))),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let mut mcp_routes = Router::new().nest_service("/mcp", mcp);
+    if let Some(token) = http.token.clone() {
+        mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(Arc::new(token), require_bearer));
+    }
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(Arc::clone(&app))
+        .merge(mcp_routes)
+}
+
+/// Rejects a request without `Authorization: Bearer <http.token>` before anything runs.
+async fn require_bearer(State(token): State<Arc<Secret>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    match presented {
+        Some(p) if constant_time_eq(p.trim().as_bytes(), token.expose().as_bytes()) => next.run(request).await,
+        other => {
+            let message = if other.is_some() {
+                "invalid bearer token"
+            } else {
+                "missing bearer token: send `Authorization: Bearer <EXAI_HTTP_TOKEN>`"
+            };
+            let body = json!({ "error": "unauthorized", "message": message });
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"exai\"")],
+                axum::Json(body),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Compares without an early exit, so the time taken says nothing about how much of a guess matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Binds `addr` (port 0 picks a free port) and returns the listener and the bound address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves the daemon app on `listener` until `shutdown` fires, then drains gracefully.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) -> std::io::Result<()> {
+    let router = router(app, shutdown.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_matches_only_equal_inputs() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

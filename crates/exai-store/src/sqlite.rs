@@ -1,0 +1,144 @@
+//! The embedded SQLite store: creates `<data_dir>/exai.db` on first start, applies the migrations in
+//! `migrations/sqlite/`, and sets the pragmas a concurrent server needs (WAL, busy timeout, foreign keys).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use exai_core::store::{Store, StoreError, StoreHealth};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The file name inside the data directory.
+pub const FILE_NAME: &str = "exai.db";
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and migrates it to the newest schema.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |message: String| StoreError::Open {
+            location: data_dir.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| open_err(format!("cannot create data directory: {e}")))?;
+        let path = data_dir.join(FILE_NAME);
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| open_err(e.to_string()))?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open {
+                location: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        Ok(Self { pool, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn query_err(e: sqlx::Error) -> StoreError {
+    StoreError::Query(e.to_string())
+}
+
+impl Store for SqliteStore {
+    fn ping(&self) -> BoxFuture<'_, Result<StoreHealth, StoreError>> {
+        async move {
+            let version: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+            Ok(StoreHealth {
+                backend: "sqlite",
+                location: self.path.display().to_string(),
+                schema_version: version.unwrap_or(0),
+            })
+        }
+        .boxed()
+    }
+
+    fn record_start(&self, version: &str, transport: &str) -> BoxFuture<'_, Result<(), StoreError>> {
+        let (version, transport) = (version.to_owned(), transport.to_owned());
+        async move {
+            sqlx::query("INSERT INTO server_starts (version, transport) VALUES (?, ?)")
+                .bind(version)
+                .bind(transport)
+                .execute(&self.pool)
+                .await
+                .map_err(query_err)?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_uses_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("nested")).await.unwrap();
+        let health = store.ping().await.unwrap();
+        assert_eq!(health.backend, "sqlite");
+        assert_eq!(health.schema_version, 1);
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(busy, 5000);
+        store.record_start("0.1.0", "stdio").await.unwrap();
+        store.close().await;
+
+        // Reopening applies nothing twice and keeps the data.
+        let store = SqliteStore::open(&dir.path().join("nested")).await.unwrap();
+        let starts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_starts")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(starts, 1);
+    }
+
+    #[tokio::test]
+    async fn unusable_data_dir_is_a_clear_open_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let err = SqliteStore::open(&file).await.unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+    }
+}

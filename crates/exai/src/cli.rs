@@ -1,0 +1,85 @@
+//! The command line: `exai stdio`, `exai serve`, `exai config check`, `exai tools`, `exai --version`.
+//! Flags override configuration; every flag names the config key it sets.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "exai",
+    version,
+    about = "MCP server that lets coding assistants consult GLM, Kimi and other models"
+)]
+pub struct Cli {
+    /// Path to exai.toml (default: $EXAI_CONFIG, else ./exai.toml when present).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory for the embedded database (config key `data_dir`, env EXAI_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over stdin/stdout (what Claude Code, Cursor and Claude Desktop launch).
+    Stdio {
+        /// Also offer the MCP conformance suite's fixture tools (testing only).
+        #[arg(long)]
+        conformance_fixtures: bool,
+    },
+    /// Run the daemon: MCP Streamable HTTP at /mcp, plus /healthz and /readyz.
+    Serve {
+        /// Address to bind (config key `http.host`, env EXAI_HTTP_HOST).
+        #[arg(long)]
+        host: Option<IpAddr>,
+        /// Port to bind; 0 picks a free one and prints it (config key `http.port`, env EXAI_HTTP_PORT).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Also offer the MCP conformance suite's fixture tools (testing only).
+        #[arg(long)]
+        conformance_fixtures: bool,
+    },
+    /// Inspect configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// List the enabled tools and their schemas.
+    Tools {
+        /// Estimate how many tokens the enabled tool definitions cost a client per turn.
+        #[arg(long)]
+        tokens: bool,
+        /// Print the exact `tools/list` JSON instead of a summary.
+        #[arg(long, conflicts_with = "tokens")]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets masked) and every problem found; exit 2 if any.
+    Check,
+}
+
+impl Cli {
+    /// Flag values as `(config key path, value)` overrides.
+    pub fn overrides(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            out.push(("data_dir", dir.display().to_string()));
+        }
+        if let Command::Serve { host, port, .. } = &self.command {
+            if let Some(host) = host {
+                out.push(("http.host", host.to_string()));
+            }
+            if let Some(port) = port {
+                out.push(("http.port", port.to_string()));
+            }
+        }
+        out
+    }
+}

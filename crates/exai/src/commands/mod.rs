@@ -1,0 +1,65 @@
+//! One module per subcommand, plus the start-up shared by the serving ones.
+//!
+//! - `stdio`, `serve`: the two MCP front-ends.
+//! - `config`: `exai config check`.
+//! - `tools`: `exai tools [--tokens|--json]`.
+
+pub mod config;
+pub mod serve;
+pub mod stdio;
+pub mod tools;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use exai_core::app::App;
+use exai_core::config::Config;
+use exai_core::store::Store;
+use exai_core::tools::Registry;
+use exai_store::SqliteStore;
+use tokio_util::sync::CancellationToken;
+
+/// Opens the store and builds the shared [`App`] for a serving command.
+async fn start(config: Config, fixtures: bool, transport: &str) -> anyhow::Result<Arc<App>> {
+    crate::logging::init(&config.log);
+    let store = SqliteStore::open(&config.data_dir)
+        .await
+        .context("opening the embedded database")?;
+    store
+        .record_start(exai_core::VERSION, transport)
+        .await
+        .context("recording the start")?;
+    tracing::info!(version = exai_core::VERSION, transport, database = %store.path().display(), "exai starting");
+    let tools = Registry::select(&config.tools, fixtures);
+    Ok(App::new(config, Arc::new(store), tools))
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM, so every front-end drains the same way.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    cancel.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        cancel.cancel();
+    });
+    token
+}

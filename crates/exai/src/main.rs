@@ -1,0 +1,57 @@
+//! The `exai` binary: parses the command line, loads the configuration once, and wires the core,
+//! store and server crates together. Each subcommand lives in `commands/`.
+
+mod cli;
+mod commands;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use exai_core::config::{Config, ProcessEnv};
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = ProcessEnv;
+    let file = cli.config.clone().or_else(|| Config::default_file(&env));
+    let overrides = cli.overrides();
+    if let Command::Config {
+        command: ConfigCommand::Check,
+    } = cli.command
+    {
+        return commands::config::check(Config::inspect(&env, file.as_deref(), &overrides));
+    }
+    let config = match Config::load(&env, file.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("exai: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("exai: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Stdio { conformance_fixtures } => commands::stdio::run(config, conformance_fixtures).await,
+            Command::Serve {
+                conformance_fixtures, ..
+            } => commands::serve::run(config, conformance_fixtures).await,
+            Command::Tools { tokens, json } => commands::tools::run(&config, tokens, json),
+            Command::Config { .. } => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("exai: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
