@@ -11,8 +11,9 @@ use exai_core::protocol::SUPPORTED_VERSIONS;
 use exai_core::tools::{Progress, ProgressSink, Tier, ToolContext};
 use futures::FutureExt;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode, Implementation,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -102,6 +103,21 @@ impl ServerHandler for ExaiHandler {
         Ok(ListToolsResult::with_all_items(self.tools.to_vec())
             .with_ttl_ms(TOOLS_TTL_MS)
             .with_cache_scope(CacheScope::Public))
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!(
+                "Method not found: `{}` is not an MCP method exai serves",
+                request.method
+            ),
+            Some(serde_json::json!({ "method": request.method })),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -1,12 +1,14 @@
 //! The daemon's HTTP app: MCP Streamable HTTP at `/mcp` (rmcp's service, with Host/Origin allow-lists,
-//! a body limit and legacy sessions from `http.*` config), optional bearer auth, and the health routes.
+//! legacy sessions from `http.*` config), a guard that gives bad bodies JSON-RPC errors, optional bearer
+//! auth, and the health routes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::ExaiHandler;
+use crate::inbound::{self, Decoded, Rejection};
 use crate::routes::health;
 
 /// The whole daemon app, ready to serve (or to drive with `oneshot` in tests).
@@ -26,7 +29,7 @@ pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let http = &app.config.http;
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(http.legacy_sessions)
-        .with_max_request_body_bytes(http.max_body_bytes)
+        .with_max_request_body_bytes(app.config.limits.max_request_bytes)
         .with_allowed_hosts(http.allowed_hosts.clone())
         .with_allowed_origins(http.allowed_origins.clone())
         .with_cancellation_token(shutdown.child_token());
@@ -42,7 +45,10 @@ pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
-    let mut mcp_routes = Router::new().nest_service("/mcp", mcp);
+    let limit = app.config.limits.max_request_bytes;
+    let mut mcp_routes = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(limit, guard_mcp_request));
     if let Some(token) = http.token.clone() {
         mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(Arc::new(token), require_bearer));
     }
@@ -77,6 +83,50 @@ async fn require_bearer(State(token): State<Arc<Secret>>, request: Request, next
                 .into_response()
         }
     }
+}
+
+/// Answers bad POST bodies before they reach rmcp, whose replies are plain text with odd statuses (415 for
+/// malformed JSON): an oversize body gets 413 and bad JSON-RPC gets 400, each with a JSON-RPC error body
+/// naming the problem. Also answers a successful session DELETE with 204 rather than rmcp's 202, which
+/// the official Python SDK reports as a failed termination.
+async fn guard_mcp_request(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.method() == Method::DELETE {
+        let mut response = next.run(request).await;
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        return response;
+    }
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            return if too_large {
+                jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, &Rejection::too_large(limit))
+            } else {
+                let message = format!("cannot read request body: {e}");
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({ "error": "bad_request", "message": message })),
+                )
+                    .into_response()
+            };
+        }
+    };
+    if let Decoded::Reject(rejection) = inbound::decode(&bytes) {
+        tracing::info!(code = rejection.code, message = %rejection.message, "rejected HTTP message");
+        return jsonrpc_error(StatusCode::BAD_REQUEST, &rejection);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn jsonrpc_error(status: StatusCode, rejection: &Rejection) -> Response {
+    (status, axum::Json(rejection.to_json())).into_response()
 }
 
 /// Compares without an early exit, so the time taken says nothing about how much of a guess matched.

@@ -2,6 +2,7 @@
 //!
 //! - `handler`: [`ExaiHandler`], the one MCP server handler (tools/list, tools/call, discovery).
 //! - `catalog`: exai tool specs as MCP `Tool` definitions (shared with `exai tools`).
+//! - `inbound`: decoding of incoming JSON-RPC with the specific error for each bad input.
 //! - `rescue`: the one place tool errors become MCP results, JSON-RPC errors or HTTP statuses.
 //! - `stdio`: MCP over stdin/stdout.
 //! - `http`: the daemon's axum app: Streamable HTTP at `/mcp`, bearer auth, health routes.
@@ -10,6 +11,7 @@
 pub mod catalog;
 mod handler;
 pub mod http;
+mod inbound;
 mod rescue;
 mod routes;
 pub mod stdio;

@@ -86,12 +86,6 @@ pub const KEYS: &[Key] = &[
         "Comma list of accepted browser `Origin`s (scheme://host:port, `:*` any port); `*` disables the check.",
     ),
     key(
-        "http.max_body_bytes",
-        "EXAI_HTTP_MAX_BODY_BYTES",
-        "4194304",
-        "Largest accepted request body; larger gets 413.",
-    ),
-    key(
         "http.legacy_sessions",
         "EXAI_HTTP_LEGACY_SESSIONS",
         "true",
@@ -176,6 +170,12 @@ pub const KEYS: &[Key] = &[
         "EXAI_WS_KIMI_MAX_INFLIGHT",
         "6",
         "Upstream calls to Kimi at once.",
+    ),
+    key(
+        "limits.max_request_bytes",
+        "EXAI_MAX_REQUEST_BYTES",
+        "4194304",
+        "Largest MCP message accepted (HTTP body or stdio line); larger gets 413 / a JSON-RPC error.",
     ),
     key(
         "timeouts.tier1_secs",

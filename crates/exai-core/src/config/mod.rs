@@ -54,7 +54,6 @@ pub struct HttpConfig {
     pub allowed_hosts: Vec<String>,
     /// Empty means the Origin check is disabled (`*`).
     pub allowed_origins: Vec<String>,
-    pub max_body_bytes: usize,
     pub legacy_sessions: bool,
 }
 
@@ -91,6 +90,8 @@ pub struct Limits {
     pub session_max_inflight: NonZeroU32,
     pub glm_max_inflight: NonZeroU32,
     pub kimi_max_inflight: NonZeroU32,
+    /// Largest MCP message accepted on any transport.
+    pub max_request_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -144,15 +144,6 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             None
         }
     };
-    let max_body_bytes: Option<usize> = r.parse("http.max_body_bytes", "a byte count from 1024 up");
-    let max_body_bytes = max_body_bytes.filter(|b| {
-        let ok = *b >= 1024;
-        if !ok {
-            r.problem("http.max_body_bytes", "expected a byte count from 1024 up");
-        }
-        ok
-    });
-
     let http = (|| {
         Some(HttpConfig {
             host: r.parse::<IpAddr>("http.host", "an IP address such as 127.0.0.1 or ::1")?,
@@ -160,7 +151,6 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             token: r.optional_secret("http.token"),
             allowed_hosts: r.allow_list("http.allowed_hosts"),
             allowed_origins: r.allow_list("http.allowed_origins"),
-            max_body_bytes: max_body_bytes?,
             legacy_sessions: r.bool("http.legacy_sessions")?,
         })
     })();
@@ -210,11 +200,20 @@ fn limits(r: &mut Reader<'_>) -> Option<Limits> {
     let session = r.non_zero("limits.session_max_inflight");
     let glm = r.non_zero("limits.glm_max_inflight");
     let kimi = r.non_zero("limits.kimi_max_inflight");
+    let max_request_bytes: Option<usize> = r.parse("limits.max_request_bytes", "a byte count from 1024 up");
+    let max_request_bytes = max_request_bytes.filter(|b| {
+        let ok = *b >= 1024;
+        if !ok {
+            r.problem("limits.max_request_bytes", "expected a byte count from 1024 up");
+        }
+        ok
+    });
     let limits = Limits {
         global_max_inflight: global?,
         session_max_inflight: session?,
         glm_max_inflight: glm?,
         kimi_max_inflight: kimi?,
+        max_request_bytes: max_request_bytes?,
     };
     if limits.session_max_inflight > limits.global_max_inflight {
         r.problem(
