@@ -46,6 +46,11 @@ impl Registry {
         Self { tools }
     }
 
+    /// A registry of exactly these tools, in this order: for embedding exai and for tests.
+    pub fn from_tools(tools: Vec<Arc<dyn Tool>>) -> Self {
+        Self { tools }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
         self.tools.iter().find(|t| t.spec().name == name)
     }

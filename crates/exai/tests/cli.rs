@@ -1,0 +1,142 @@
+//! The command line: `--version`, `config check`, `tools`, and start-up refusing bad configuration.
+
+use crate::support::std_command;
+
+fn run(envs: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let out = std_command(envs).args(args).output().expect("run exai");
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn version_flag_prints_the_crate_version() {
+    let (code, out, _) = run(&[], &["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("exai {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn config_check_prints_sources_masks_secrets_and_exits_zero_when_valid() {
+    let (code, out, _) = run(
+        &[("GLM_API_KEY", "sk-secret-value"), ("EXAI_HTTP_PORT", "9999")],
+        &["config", "check"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("configuration is valid"), "{out}");
+    assert!(!out.contains("sk-secret-value"), "secret leaked: {out}");
+    let port = out.lines().find(|l| l.starts_with("http.port")).unwrap();
+    assert!(port.contains("9999") && port.contains("env EXAI_HTTP_PORT"), "{port}");
+    let key = out.lines().find(|l| l.starts_with("providers.glm.api_key")).unwrap();
+    assert!(key.contains("****"), "{key}");
+}
+
+#[test]
+fn config_check_reports_every_problem_and_exits_two() {
+    let envs = [
+        ("EXAI_HTTP_PORT", "http"),
+        ("EXAI_TOOL_PROFILE", "huge"),
+        ("KIMI_API_KEY", "kimi-secret"),
+    ];
+    let (code, out, _) = run(&envs, &["config", "check"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("invalid configuration (2 problems)"), "{out}");
+    assert!(
+        out.contains("EXAI_HTTP_PORT (http.port, from env EXAI_HTTP_PORT) = \"http\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("EXAI_TOOL_PROFILE") && out.contains("`lean`, `standard` or `full`"),
+        "{out}"
+    );
+    assert!(!out.contains("kimi-secret"), "{out}");
+}
+
+#[test]
+fn serving_refuses_unknown_tool_names_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (code, _, err) = run(
+        &[("EXAI_DISABLED_TOOLS", "status,telepathy")],
+        &["stdio", "--data-dir", data],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("EXAI_DISABLED_TOOLS") && err.contains("telepathy"),
+        "{err}"
+    );
+    assert!(
+        err.contains("known tools: version, status, health, listmodels"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_key_in_config_file_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exai.toml");
+    std::fs::write(&file, "[http]\nport = 8081\nhots = \"x\"\n").unwrap();
+    let (code, out, _) = run(&[], &["--config", file.to_str().unwrap(), "config", "check"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("http.hots") && out.contains("unknown key"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("http.port") && l.contains("8081") && l.contains("exai.toml")),
+        "{out}"
+    );
+}
+
+#[test]
+fn tools_lists_schemas_and_profiles_change_the_token_estimate() {
+    let (code, out, _) = run(&[], &["tools", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["version", "status", "health", "listmodels"]);
+    assert!(
+        v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["inputSchema"]["type"] == "object")
+    );
+
+    let total = |profile: &str| -> (usize, usize) {
+        let (code, out, _) = run(&[("EXAI_TOOL_PROFILE", profile)], &["tools", "--tokens"]);
+        assert_eq!(code, 0, "{out}");
+        let line = out.lines().find(|l| l.starts_with("total")).unwrap();
+        let tokens = line
+            .split('~')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let tools = line
+            .split(" for ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (tokens, tools)
+    };
+    let (lean_tokens, lean_tools) = total("lean");
+    let (std_tokens, std_tools) = total("standard");
+    assert!(
+        lean_tools < std_tools && lean_tokens < std_tokens,
+        "lean {lean_tokens}/{lean_tools} std {std_tokens}/{std_tools}"
+    );
+    assert!(
+        lean_tokens > 100,
+        "an estimate of {lean_tokens} tokens is implausibly small"
+    );
+}
