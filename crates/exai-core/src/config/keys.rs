@@ -202,10 +202,40 @@ pub fn by_path(path: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.path == path)
 }
 
+/// The README's configuration table, rendered from [`KEYS`] (a test keeps the README in step).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Variable | `exai.toml` key | Default | Meaning |\n|---|---|---|---|\n");
+    for k in KEYS {
+        let default = if k.default.is_empty() {
+            "—".to_owned()
+        } else {
+            format!("`{}`", k.default)
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            k.env,
+            k.path,
+            default,
+            k.doc.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn readme_configuration_table_matches_the_keys() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's configuration table is out of date; replace it with:\n\n{table}"
+        );
+    }
 
     #[test]
     fn paths_and_env_names_are_unique() {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Problem};
-pub use keys::{KEYS, Key};
+pub use keys::{KEYS, Key, markdown_table};
 pub use sources::{Env, MapEnv, ProcessEnv, RawSettings, RawValue, Source};
 
 use crate::tools::Profile;
