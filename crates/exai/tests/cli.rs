@@ -140,3 +140,42 @@ fn tools_lists_schemas_and_profiles_change_the_token_estimate() {
         "an estimate of {lean_tokens} tokens is implausibly small"
     );
 }
+
+#[test]
+fn stdio_keeps_stdout_for_protocol_and_logs_json_to_stderr() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std_command(&[
+        ("EXAI_LOG_FORMAT", "json"),
+        ("EXAI_LOG_LEVEL", "info"),
+        ("GLM_API_KEY", "sk-hidden"),
+    ])
+    .args(["stdio", "--data-dir", dir.path().to_str().unwrap()])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    writeln!(child.stdin.as_mut().unwrap(), "{init}").unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "stdout carries only protocol messages: {stdout}");
+    assert_eq!(
+        lines[0]["result"]["protocolVersion"], "2025-06-18",
+        "2025-06-18 is still served"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.is_empty());
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+    assert!(
+        stderr.contains("exai starting") && !stderr.contains("sk-hidden"),
+        "{stderr}"
+    );
+}

@@ -263,3 +263,18 @@ async fn health_routes_report_liveness_and_readiness() {
     assert_eq!(ready["ready"], true);
     assert_eq!(ready["checks"], json!([{"name": "database", "ok": true}]));
 }
+
+#[tokio::test]
+async fn initialize_negotiates_each_supported_era_and_counters_unknown_ones() {
+    let daemon = Daemon::start(&[], &[]).await;
+    for (asked, agreed) in [
+        ("2025-11-25", "2025-11-25"),
+        ("2025-06-18", "2025-06-18"),
+        ("2024-11-05", "2025-11-25"),
+    ] {
+        let mut body = initialize();
+        body["params"]["protocolVersion"] = json!(asked);
+        let v = jsonrpc(post(&daemon.url("/mcp"), &[], body.to_string()).await).await;
+        assert_eq!(v["result"]["protocolVersion"], agreed, "asked {asked}: {v}");
+    }
+}
