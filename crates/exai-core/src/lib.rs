@@ -8,11 +8,13 @@
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
 //! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
 //! - [`protocol`]: the MCP protocol revisions exai serves.
+//! - [`provider`]: the [`provider::Provider`] trait: a chat request in, a stream of [`provider::ChatEvent`]s out.
 
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod protocol;
+pub mod provider;
 pub mod runtime;
 pub mod store;
 pub mod tools;
