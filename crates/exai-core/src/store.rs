@@ -1,7 +1,10 @@
 //! The storage trait: one method per question the app asks of its database.
-//! `exai-store` implements it on SQLite (the embedded default) and, later, PostgreSQL.
+//! `exai-store` implements it on SQLite (the embedded default) and PostgreSQL (`EXAI_DATABASE_URL`).
 
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::provider::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,9 +26,49 @@ pub struct StoreHealth {
     pub schema_version: i64,
 }
 
+/// One stored turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub content: String,
+    /// Absolute paths of files the turn referenced (re-read when the thread continues).
+    pub files: Vec<String>,
+    /// The tool that produced the turn (`chat`, `debug`, ...).
+    pub tool: String,
+    /// For assistant turns: the provider and model that answered.
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// A conversation thread, oldest turn first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// After this the thread can no longer be continued.
+    pub expires_at_ms: i64,
+    pub turns: Vec<Turn>,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Round-trips a trivial query and reports the schema version.
     fn ping(&self) -> BoxFuture<'_, Result<StoreHealth, StoreError>>;
     /// Records that a server process started (kept for uptime history).
     fn record_start(&self, version: &str, transport: &str) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Creates the thread if it does not exist, appends `turns` in order, and moves its expiry to
+    /// `expires_at_ms`; keeps at most `max_turns` (the oldest go first).
+    fn append_turns<'a>(
+        &'a self,
+        conversation_id: &'a str,
+        turns: &'a [Turn],
+        expires_at_ms: i64,
+        max_turns: usize,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The thread with all its turns, if it exists (expired or not: the caller decides).
+    fn conversation<'a>(&'a self, conversation_id: &'a str) -> BoxFuture<'a, Result<Option<Conversation>, StoreError>>;
+    /// Deletes threads that expired before `now_ms`; returns how many.
+    fn purge_expired(&self, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 }

@@ -1,7 +1,12 @@
-//! exai's storage backends, implementing `exai_core::store::Store`.
+//! exai's storage backends, implementing `exai_core::store::Store` with one set of queries.
 //!
 //! - `sqlite`: the embedded default, one file in the data directory, WAL mode, migrated on open.
+//! - `postgres`: PostgreSQL for replicas that share state (`EXAI_DATABASE_URL`).
+//! - `queries`: the SQL both backends run, written once.
 
+mod postgres;
+mod queries;
 mod sqlite;
 
+pub use postgres::{PgStore, redact};
 pub use sqlite::SqliteStore;

@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use exai_core::store::{Store, StoreError, StoreHealth};
+use exai_core::store::{Conversation, StoreError, StoreHealth, Turn};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::queries::{impl_store, parse_role, query_err, role_name};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -58,50 +60,21 @@ impl SqliteStore {
         &self.path
     }
 
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
 }
 
-fn query_err(e: sqlx::Error) -> StoreError {
-    StoreError::Query(e.to_string())
-}
-
-impl Store for SqliteStore {
-    fn ping(&self) -> BoxFuture<'_, Result<StoreHealth, StoreError>> {
-        async move {
-            let version: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(query_err)?;
-            Ok(StoreHealth {
-                backend: "sqlite",
-                location: self.path.display().to_string(),
-                schema_version: version.unwrap_or(0),
-            })
-        }
-        .boxed()
-    }
-
-    fn record_start(&self, version: &str, transport: &str) -> BoxFuture<'_, Result<(), StoreError>> {
-        let (version, transport) = (version.to_owned(), transport.to_owned());
-        async move {
-            sqlx::query("INSERT INTO server_starts (version, transport) VALUES (?, ?)")
-                .bind(version)
-                .bind(transport)
-                .execute(&self.pool)
-                .await
-                .map_err(query_err)?;
-            Ok(())
-        }
-        .boxed()
-    }
-}
+impl_store!(SqliteStore, "sqlite");
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exai_core::store::Store;
 
     #[tokio::test]
     async fn opens_migrates_and_uses_wal() {
@@ -109,7 +82,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("nested")).await.unwrap();
         let health = store.ping().await.unwrap();
         assert_eq!(health.backend, "sqlite");
-        assert_eq!(health.schema_version, 1);
+        assert_eq!(health.schema_version, 2);
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&store.pool)
             .await

@@ -44,6 +44,23 @@ pub const KEYS: &[Key] = &[
         "",
         "Directory for the SQLite database (default: the user's data dir + `/exai`).",
     ),
+    secret(
+        "database.url",
+        "EXAI_DATABASE_URL",
+        "Use PostgreSQL (`postgres://user:pass@host/db`) instead of the embedded SQLite file.",
+    ),
+    key(
+        "conversations.ttl_secs",
+        "EXAI_CONVERSATION_TTL_SECS",
+        "10800",
+        "How long a `continuation_id` thread stays usable after its last turn.",
+    ),
+    key(
+        "conversations.max_turns",
+        "EXAI_CONVERSATION_MAX_TURNS",
+        "50",
+        "Most turns a thread keeps; older turns are dropped first.",
+    ),
     key(
         "log.format",
         "EXAI_LOG_FORMAT",

@@ -22,6 +22,9 @@ use crate::tools::Profile;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite when set.
+    pub database_url: Option<Secret>,
+    pub conversations: ConversationConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub ws: WsConfig,
@@ -31,6 +34,12 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The raw settings and their sources, for `exai config check`.
     pub settings: RawSettings,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConversationConfig {
+    pub ttl: Duration,
+    pub max_turns: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

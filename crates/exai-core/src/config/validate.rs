@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::keys::by_path;
 use super::{
-    Config, HttpConfig, Limits, LogConfig, LogFormat, Problem, ProviderConfig, ProvidersConfig, RawSettings, Secret,
-    Timeouts, ToolSelection, WsConfig, mask,
+    Config, ConversationConfig, HttpConfig, Limits, LogConfig, LogFormat, Problem, ProviderConfig, ProvidersConfig,
+    RawSettings, Secret, Timeouts, ToolSelection, WsConfig, mask,
 };
 use crate::tools::{Profile, registry};
 
@@ -137,6 +137,14 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         }
     };
     let level = r.text("log.level").to_owned();
+    let database_url = r.optional_secret("database.url");
+    if let Some(url) = &database_url
+        && !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
+    {
+        r.problem("database.url", "expected a postgres:// or postgresql:// URL");
+    }
+    let ttl = r.secs("conversations.ttl_secs");
+    let max_turns = r.non_zero("conversations.max_turns");
     let profile = match r.text("tools.profile").parse::<Profile>() {
         Ok(p) => Some(p),
         Err(()) => {
@@ -165,6 +173,11 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
 
     Some(Config {
         data_dir,
+        database_url,
+        conversations: ConversationConfig {
+            ttl: ttl?,
+            max_turns: max_turns?,
+        },
         log: LogConfig { format: format?, level },
         http: http?,
         ws: WsConfig {

@@ -16,22 +16,32 @@ use exai_core::app::App;
 use exai_core::config::Config;
 use exai_core::store::Store;
 use exai_core::tools::Registry;
-use exai_store::SqliteStore;
+use exai_store::{PgStore, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
 /// Opens the store and builds the shared [`App`] for a serving command.
 async fn start(config: Config, fixtures: bool, transport: &str) -> anyhow::Result<Arc<App>> {
     crate::logging::init(&config.log);
-    let store = SqliteStore::open(&config.data_dir)
-        .await
-        .context("opening the embedded database")?;
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => Arc::new(
+            PgStore::connect(url.expose())
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&config.data_dir)
+                .await
+                .context("opening the embedded database")?,
+        ),
+    };
     store
         .record_start(exai_core::VERSION, transport)
         .await
         .context("recording the start")?;
-    tracing::info!(version = exai_core::VERSION, transport, database = %store.path().display(), "exai starting");
+    let database = store.ping().await.context("checking the database")?.location;
+    tracing::info!(version = exai_core::VERSION, transport, %database, "exai starting");
     let tools = Registry::select(&config.tools, fixtures);
-    Ok(App::new(config, Arc::new(store), tools))
+    Ok(App::new(config, store, tools))
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM, so every front-end drains the same way.

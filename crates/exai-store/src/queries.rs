@@ -1,0 +1,175 @@
+//! The queries behind `Store`, written once with `$N` placeholders that SQLite and PostgreSQL both accept,
+//! and stamped onto each backend by [`impl_store!`]. Times are Unix milliseconds in BIGINT columns.
+
+/// Implements `exai_core::store::Store` for a type with a `pool` field of a sqlx pool and a `location()`.
+macro_rules! impl_store {
+    ($store:ty, $backend:literal) => {
+        impl exai_core::store::Store for $store {
+            fn ping(&self) -> BoxFuture<'_, Result<StoreHealth, StoreError>> {
+                async move {
+                    let version: Option<i64> =
+                        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err(query_err)?;
+                    Ok(StoreHealth { backend: $backend, location: self.location(), schema_version: version.unwrap_or(0) })
+                }
+                .boxed()
+            }
+
+            fn record_start(&self, version: &str, transport: &str) -> BoxFuture<'_, Result<(), StoreError>> {
+                let (version, transport) = (version.to_owned(), transport.to_owned());
+                async move {
+                    sqlx::query("INSERT INTO server_starts (version, transport) VALUES ($1, $2)")
+                        .bind(version)
+                        .bind(transport)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(query_err)?;
+                    Ok(())
+                }
+                .boxed()
+            }
+
+            fn append_turns<'a>(
+                &'a self,
+                conversation_id: &'a str,
+                turns: &'a [Turn],
+                expires_at_ms: i64,
+                max_turns: usize,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                async move {
+                    let now = turns.last().map_or(0, |t| t.created_at_ms);
+                    let mut tx = self.pool.begin().await.map_err(query_err)?;
+                    sqlx::query(
+                        "INSERT INTO conversations (id, created_at_ms, updated_at_ms, expires_at_ms) \
+                         VALUES ($1, $2, $2, $3) ON CONFLICT (id) DO UPDATE \
+                         SET updated_at_ms = excluded.updated_at_ms, expires_at_ms = excluded.expires_at_ms",
+                    )
+                    .bind(conversation_id)
+                    .bind(now)
+                    .bind(expires_at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err)?;
+                    let last: i64 =
+                        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1")
+                            .bind(conversation_id)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(query_err)?;
+                    for (i, turn) in turns.iter().enumerate() {
+                        let files = serde_json::to_string(&turn.files).map_err(|e| StoreError::Query(e.to_string()))?;
+                        sqlx::query(
+                            "INSERT INTO messages \
+                             (conversation_id, seq, role, content, files, tool, provider, model, created_at_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(conversation_id)
+                        .bind(last + 1 + i as i64)
+                        .bind(role_name(turn.role))
+                        .bind(&turn.content)
+                        .bind(files)
+                        .bind(&turn.tool)
+                        .bind(turn.provider.as_deref())
+                        .bind(turn.model.as_deref())
+                        .bind(turn.created_at_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err)?;
+                    }
+                    let newest = last + turns.len() as i64;
+                    sqlx::query("DELETE FROM messages WHERE conversation_id = $1 AND seq <= $2")
+                        .bind(conversation_id)
+                        .bind(newest - max_turns as i64)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err)?;
+                    tx.commit().await.map_err(query_err)
+                }
+                .boxed()
+            }
+
+            fn conversation<'a>(
+                &'a self,
+                conversation_id: &'a str,
+            ) -> BoxFuture<'a, Result<Option<Conversation>, StoreError>> {
+                async move {
+                    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+                        "SELECT id, created_at_ms, updated_at_ms, expires_at_ms FROM conversations WHERE id = $1",
+                    )
+                    .bind(conversation_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    let Some((id, created_at_ms, updated_at_ms, expires_at_ms)) = row else {
+                        return Ok(None);
+                    };
+                    type Row = (String, String, String, String, Option<String>, Option<String>, i64);
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT role, content, files, tool, provider, model, created_at_ms \
+                         FROM messages WHERE conversation_id = $1 ORDER BY seq",
+                    )
+                    .bind(conversation_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    let turns = rows
+                        .into_iter()
+                        .map(|(role, content, files, tool, provider, model, created_at_ms)| {
+                            Ok(Turn {
+                                role: parse_role(&role)?,
+                                content,
+                                files: serde_json::from_str(&files).map_err(|e| StoreError::Query(e.to_string()))?,
+                                tool,
+                                provider,
+                                model,
+                                created_at_ms,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    Ok(Some(Conversation { id, created_at_ms, updated_at_ms, expires_at_ms, turns }))
+                }
+                .boxed()
+            }
+
+            fn purge_expired(&self, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+                async move {
+                    let done = sqlx::query("DELETE FROM conversations WHERE expires_at_ms < $1")
+                        .bind(now_ms)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(query_err)?;
+                    Ok(done.rows_affected())
+                }
+                .boxed()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;
+
+use exai_core::provider::Role;
+use exai_core::store::StoreError;
+
+pub(crate) fn query_err(e: sqlx::Error) -> StoreError {
+    StoreError::Query(e.to_string())
+}
+
+pub(crate) fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    }
+}
+
+pub(crate) fn parse_role(text: &str) -> Result<Role, StoreError> {
+    match text {
+        "system" => Ok(Role::System),
+        "user" => Ok(Role::User),
+        "assistant" => Ok(Role::Assistant),
+        other => Err(StoreError::Query(format!("unknown role {other:?} in messages"))),
+    }
+}

@@ -1,0 +1,124 @@
+//! The store contract, run against real SQLite in a temporary directory and the machine's real PostgreSQL
+//! (`EXAI_TEST_DATABASE_URL`; in CI a missing or unreachable database fails the run instead of skipping).
+
+use exai_core::provider::Role;
+use exai_core::store::{Store, Turn};
+use exai_store::{PgStore, SqliteStore};
+
+fn turn(role: Role, content: &str, at: i64) -> Turn {
+    Turn {
+        role,
+        content: content.to_owned(),
+        files: if role == Role::User {
+            vec![format!("/src/{content}.rs")]
+        } else {
+            Vec::new()
+        },
+        tool: "chat".to_owned(),
+        provider: (role == Role::Assistant).then(|| "glm".to_owned()),
+        model: (role == Role::Assistant).then(|| "glm-4.6".to_owned()),
+        created_at_ms: at,
+    }
+}
+
+async fn contract(store: &dyn Store) {
+    assert!(store.conversation("missing").await.unwrap().is_none());
+
+    store
+        .append_turns(
+            "c1",
+            &[turn(Role::User, "q1", 1_000), turn(Role::Assistant, "a1", 1_001)],
+            50_000,
+            10,
+        )
+        .await
+        .unwrap();
+    store
+        .append_turns(
+            "c1",
+            &[turn(Role::User, "q2", 2_000), turn(Role::Assistant, "a2", 2_001)],
+            60_000,
+            10,
+        )
+        .await
+        .unwrap();
+    let c = store.conversation("c1").await.unwrap().unwrap();
+    let contents: Vec<&str> = c.turns.iter().map(|t| t.content.as_str()).collect();
+    assert_eq!(contents, ["q1", "a1", "q2", "a2"]);
+    assert_eq!(
+        (c.created_at_ms, c.updated_at_ms, c.expires_at_ms),
+        (1_001, 2_001, 60_000)
+    );
+    assert_eq!(c.turns[0].files, ["/src/q1.rs"]);
+    assert_eq!(c.turns[1].model.as_deref(), Some("glm-4.6"));
+    assert_eq!(c.turns[1].role, Role::Assistant);
+
+    // The turn cap drops the oldest turns.
+    store
+        .append_turns(
+            "c1",
+            &[turn(Role::User, "q3", 3_000), turn(Role::Assistant, "a3", 3_001)],
+            70_000,
+            3,
+        )
+        .await
+        .unwrap();
+    let c = store.conversation("c1").await.unwrap().unwrap();
+    let contents: Vec<&str> = c.turns.iter().map(|t| t.content.as_str()).collect();
+    assert_eq!(contents, ["a2", "q3", "a3"]);
+
+    // Expiry purges whole threads and their turns.
+    store
+        .append_turns("c2", &[turn(Role::User, "x", 10)], 100, 10)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(1_000).await.unwrap(), 1);
+    assert!(store.conversation("c2").await.unwrap().is_none());
+    assert!(store.conversation("c1").await.unwrap().is_some());
+
+    store.record_start("0.0.0", "test").await.unwrap();
+    assert_eq!(store.ping().await.unwrap().schema_version, 2);
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(&SqliteStore::open(dir.path()).await.unwrap()).await;
+}
+
+/// The test database URL; `None` (skip) only outside CI.
+fn database_url() -> Option<String> {
+    match std::env::var("EXAI_TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => panic!("EXAI_TEST_DATABASE_URL must be set in CI"),
+        Err(_) => {
+            eprintln!("EXAI_TEST_DATABASE_URL not set: skipping the PostgreSQL store test (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_store_keeps_the_contract() {
+    let Some(url) = database_url() else { return };
+    let schema = format!(
+        "exai_test_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000
+    );
+    let store = PgStore::connect_in_schema(&url, Some(&schema))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
+    assert_eq!(store.ping().await.unwrap().backend, "postgres");
+    contract(&store).await;
+    // Migrating again is a no-op.
+    let again = PgStore::connect_in_schema(&url, Some(&schema)).await.unwrap();
+    assert_eq!(again.ping().await.unwrap().schema_version, 2);
+    again.close().await;
+    store.drop_schema(&schema).await.unwrap();
+    store.close().await;
+}
