@@ -32,4 +32,10 @@ impl App {
             tools,
         })
     }
+
+    /// Whether this process serves the MCP conformance-suite fixtures (`--conformance-fixtures`): the
+    /// server then also offers resources, prompts, completion and logging, which it never does otherwise.
+    pub fn conformance_fixtures(&self) -> bool {
+        crate::tools::fixtures::registered(&self.tools)
+    }
 }

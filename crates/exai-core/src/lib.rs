@@ -4,6 +4,7 @@
 //! - [`config`]: the table of keys and defaults, layered sources, validation into a typed [`config::Config`].
 //! - [`app`]: [`app::App`], the state shared by every call (config, store, runtime counters, tools).
 //! - [`tools`]: the tool trait, the registry (one line per tool) and one module per tool.
+//! - [`models`]: the model registry: names, aliases, capabilities, and `auto` selection.
 //! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
 //! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod models;
 pub mod protocol;
 pub mod provider;
 pub mod runtime;

@@ -1,5 +1,7 @@
 //! The one MCP handler behind every transport: advertises exai's protocol versions and tools, and runs
 //! `tools/call` with a deadline by tool tier, progress forwarding and cancellation that drops the work.
+//! With `--conformance-fixtures` it also delegates resources, prompts, completion and logging to
+//! [`crate::conformance`]; otherwise those methods answer "method not found" and only `tools` is advertised.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -11,13 +13,18 @@ use exai_core::protocol::SUPPORTED_VERSIONS;
 use exai_core::tools::{Progress, ProgressSink, Tier, ToolContext};
 use futures::FutureExt;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ServerCapabilities,
-    ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestMethod, CompleteRequestParams, CompleteResult,
+    ConstString, CustomRequest, CustomResult, DiscoverResult, ErrorCode, GetPromptRequestMethod,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsRequestMethod, ListPromptsResult,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestMethod,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestMethod,
+    SubscribeRequestMethod, SubscribeRequestParams, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 
+use crate::conformance::{self, Conformance};
 use crate::{catalog, rescue};
 
 /// How long clients may cache `tools/list`: the list is fixed for the life of the process.
@@ -30,12 +37,27 @@ Tier-1 tools (version, status, health, listmodels) answer instantly.";
 pub struct ExaiHandler {
     app: Arc<App>,
     tools: Arc<[Tool]>,
+    /// The conformance-suite fixtures, only with `--conformance-fixtures`.
+    fixtures: Option<Arc<Conformance>>,
 }
 
 impl ExaiHandler {
     pub fn new(app: Arc<App>) -> Self {
-        let tools = catalog::definitions(&app.tools).into();
-        Self { app, tools }
+        let mut tools = catalog::definitions(&app.tools);
+        let fixtures = app.conformance_fixtures().then(|| {
+            tools.extend(conformance::tools());
+            Arc::new(Conformance::default())
+        });
+        Self {
+            app,
+            tools: tools.into(),
+            fixtures,
+        }
+    }
+
+    /// The fixtures, or "method not found" for method `M` on a normal server.
+    fn fixtures<M: ConstString>(&self) -> Result<&Conformance, ErrorData> {
+        self.fixtures.as_deref().ok_or_else(ErrorData::method_not_found::<M>)
     }
 
     fn deadline(&self, tier: Tier) -> Duration {
@@ -86,13 +108,101 @@ impl ServerHandler for ExaiHandler {
     fn get_info(&self) -> ServerConfig {
         let mut info = Implementation::new("exai", exai_core::VERSION);
         info.title = Some("exai: consult GLM, Kimi and other models".into());
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = match self.fixtures {
+            Some(_) => conformance::capabilities(),
+            None => ServerCapabilities::builder().enable_tools().build(),
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(info)
             .with_instructions(INSTRUCTIONS)
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         Cow::Owned(protocol_versions())
+    }
+
+    async fn discover(&self, _context: RequestContext<RoleServer>) -> Result<DiscoverResult, ErrorData> {
+        let versions = protocol_versions();
+        Ok(match self.fixtures {
+            Some(_) => conformance::discover(versions, self.get_info()),
+            None => DiscoverResult::from_server_info(versions, self.get_info()),
+        })
+    }
+
+    #[allow(deprecated)] // logging/setLevel is 2025-only; the fixtures answer -32601 on 2026-07-28
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.fixtures::<SetLevelRequestMethod>()?.set_level(request, &context)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        self.fixtures::<CompleteRequestMethod>()?.complete(request)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.fixtures::<ListPromptsRequestMethod>()?.list_prompts()
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.fixtures::<GetPromptRequestMethod>()?.get_prompt(request)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.fixtures::<ListResourcesRequestMethod>()?.list_resources()
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.fixtures::<ListResourceTemplatesRequestMethod>()?
+            .list_resource_templates()
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.fixtures::<ReadResourceRequestMethod>()?.read_resource(request)
+    }
+
+    #[allow(deprecated)] // resources/subscribe is 2025-only; rmcp answers it with -32601 on 2026-07-28
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.fixtures::<SubscribeRequestMethod>()?.subscribe(request)
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.fixtures::<UnsubscribeRequestMethod>()?.unsubscribe(request)
     }
 
     async fn list_tools(
@@ -129,6 +239,11 @@ impl ServerHandler for ExaiHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(fixtures) = &self.fixtures
+            && let Some(response) = fixtures.call_tool(&request, &context).await
+        {
+            return response;
+        }
         let name = request.name.to_string();
         let Some(tool) = self.app.tools.get(&name).cloned() else {
             let err = ToolError::UnknownTool {

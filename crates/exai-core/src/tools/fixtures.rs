@@ -7,7 +7,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use rmcp::handler::server::common::schema_for_empty_input;
 
-use super::{Hints, JsonObject, Profile, Tier, Tool, ToolContext, ToolOutput, ToolSpec};
+use super::{Hints, JsonObject, Profile, Registry, Tier, Tool, ToolContext, ToolOutput, ToolSpec};
 use crate::error::ToolError;
 
 type Body = fn(ToolContext, JsonObject) -> BoxFuture<'static, Result<ToolOutput, ToolError>>;
@@ -51,6 +51,15 @@ fn text(text: &str) -> ToolOutput {
     }
 }
 
+/// The fixture every `--conformance-fixtures` registry holds and no normal one can (fixtures are not in
+/// the user-facing catalogue, so `tools.enabled` cannot name them).
+const MARKER: &str = "test_simple_text";
+
+/// Whether `registry` was built with the conformance fixtures.
+pub fn registered(registry: &Registry) -> bool {
+    registry.get(MARKER).is_some()
+}
+
 /// The fixture tools, in listing order.
 pub fn catalog() -> Vec<Arc<dyn Tool>> {
     vec![
@@ -89,4 +98,24 @@ pub fn catalog() -> Vec<Arc<dyn Tool>> {
             },
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ToolSelection;
+
+    #[test]
+    fn registered_only_when_selected_with_fixtures() {
+        let selection = ToolSelection {
+            profile: Profile::Full,
+            enabled: vec![MARKER.to_owned()],
+            disabled: vec![],
+        };
+        assert!(
+            !registered(&Registry::select(&selection, false)),
+            "tools.enabled cannot turn fixtures on"
+        );
+        assert!(registered(&Registry::select(&selection, true)));
+    }
 }
