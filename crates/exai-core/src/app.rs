@@ -1,9 +1,11 @@
 //! The application state every tool call sees: the validated config, the store, runtime counters,
-//! and the enabled tools. Built once by the binary and shared behind an `Arc`.
+//! the enabled tools, the model registry and the providers. Built once by the binary and shared behind an `Arc`.
 
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::models::ModelRegistry;
+use crate::provider::Providers;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::tools::Registry;
@@ -13,6 +15,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub runtime: Arc<Runtime>,
     pub tools: Registry,
+    pub models: ModelRegistry,
+    pub providers: Providers,
 }
 
 impl std::fmt::Debug for App {
@@ -24,12 +28,25 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    /// An app with the built-in model registry and no providers (every model call then fails clearly).
     pub fn new(config: Config, store: Arc<dyn Store>, tools: Registry) -> Arc<Self> {
+        Self::with_providers(config, store, tools, ModelRegistry::builtin(), Providers::default())
+    }
+
+    pub fn with_providers(
+        config: Config,
+        store: Arc<dyn Store>,
+        tools: Registry,
+        models: ModelRegistry,
+        providers: Providers,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config: Arc::new(config),
             store,
             runtime: Arc::new(Runtime::default()),
             tools,
+            models,
+            providers,
         })
     }
 

@@ -20,6 +20,9 @@ pub enum ToolError {
     /// A dependency (database, provider) is not available right now.
     #[error("{0}")]
     Unavailable(String),
+    /// The model provider failed (after any retries); says which provider and why.
+    #[error(transparent)]
+    Provider(#[from] crate::provider::ProviderError),
     /// A bug or an unexpected failure inside exai.
     #[error("internal error: {0}")]
     Internal(String),

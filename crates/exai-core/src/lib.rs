@@ -4,6 +4,8 @@
 //! - [`config`]: the table of keys and defaults, layered sources, validation into a typed [`config::Config`].
 //! - [`app`]: [`app::App`], the state shared by every call (config, store, runtime counters, tools).
 //! - [`tools`]: the tool trait, the registry (one line per tool) and one module per tool.
+//! - [`conversation`]: `continuation_id` threads: open, trim to a budget, record.
+//! - [`files`]: files and images passed to model tools, within a token budget.
 //! - [`models`]: the model registry: names, aliases, capabilities, and `auto` selection.
 //! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
@@ -13,7 +15,9 @@
 
 pub mod app;
 pub mod config;
+pub mod conversation;
 pub mod error;
+pub mod files;
 pub mod models;
 pub mod protocol;
 pub mod provider;

@@ -175,7 +175,12 @@ impl ModelRegistry {
             .find(|m| m.name.eq_ignore_ascii_case(&wanted) || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(&wanted)))
             .ok_or_else(|| UnknownModel {
                 asked: name.to_owned(),
-                valid: self.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+                valid: self
+                    .models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
@@ -204,7 +209,10 @@ mod tests {
         assert_eq!(r.resolve("KIMI").unwrap().name, "kimi-k2-0905-preview");
         assert_eq!(r.resolve("glm-4.6").unwrap().context_window, 200_000);
         assert_eq!(r.resolve("kimi-thinking").unwrap().thinking, Thinking::Always);
-        let mut all: Vec<String> = r.iter().flat_map(|m| std::iter::once(m.name.clone()).chain(m.aliases.clone())).collect();
+        let mut all: Vec<String> = r
+            .iter()
+            .flat_map(|m| std::iter::once(m.name.clone()).chain(m.aliases.clone()))
+            .collect();
         let n = all.len();
         all.sort();
         all.dedup();
@@ -214,7 +222,11 @@ mod tests {
     #[test]
     fn unknown_model_lists_the_valid_names() {
         let err = ModelRegistry::builtin().resolve("gpt-9").unwrap_err();
-        assert!(err.to_string().starts_with("unknown model `gpt-9`; valid models: glm-4.6, "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("unknown model `gpt-9`; valid models: glm-4.6, "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -223,7 +235,11 @@ mod tests {
         assert_eq!(r.auto(false, |p| p == "glm").name, "glm-4.5-flash");
         assert_eq!(r.auto(false, |p| p == "kimi").name, "kimi-k2-turbo-preview");
         assert_eq!(r.auto(true, |p| p == "kimi").name, "kimi-k2-0905-preview");
-        assert_eq!(r.auto(true, |_| false).name, "glm-4.6", "nothing usable: the first choice, which names its key");
+        assert_eq!(
+            r.auto(true, |_| false).name,
+            "glm-4.6",
+            "nothing usable: the first choice, which names its key"
+        );
         let mut custom = ModelRegistry::builtin();
         custom.add_custom("ollama", &["llama3.1".to_owned()]);
         assert_eq!(custom.auto(false, |p| p == "ollama").name, "llama3.1");

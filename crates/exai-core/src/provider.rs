@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::stream::BoxStream;
+use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 
 /// Who wrote a message.
@@ -56,7 +57,7 @@ pub struct ChatRequest {
 }
 
 /// Token counts as the provider reported them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -137,7 +138,43 @@ impl ProviderError {
 pub trait Provider: Send + Sync + 'static {
     /// The provider's name as users see it: `glm`, `kimi`, `sim`, or a custom endpoint's name.
     fn name(&self) -> &str;
+    /// Whether the provider can be called: it has its API key, or needs none (local endpoints).
+    fn has_credentials(&self) -> bool {
+        true
+    }
     /// Starts a chat. Errors before the first event (missing key, HTTP error) arrive as the stream's first
     /// and only item; a stream that ends without [`ChatEvent::Done`] must instead end with an error.
     fn chat(&self, request: ChatRequest) -> BoxStream<'static, Result<ChatEvent, ProviderError>>;
+}
+
+/// The providers this process can call, by name.
+#[derive(Clone, Default)]
+pub struct Providers {
+    by_name: std::collections::BTreeMap<String, std::sync::Arc<dyn Provider>>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_name.keys()).finish()
+    }
+}
+
+impl Providers {
+    /// Registers `provider` under `name` (the model registry's provider name), replacing any other.
+    pub fn insert(&mut self, name: impl Into<String>, provider: std::sync::Arc<dyn Provider>) {
+        self.by_name.insert(name.into(), provider);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&std::sync::Arc<dyn Provider>> {
+        self.by_name.get(name)
+    }
+
+    /// Whether a provider of that name exists and has credentials.
+    pub fn usable(&self, name: &str) -> bool {
+        self.by_name.get(name).is_some_and(|p| p.has_credentials())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &std::sync::Arc<dyn Provider>)> {
+        self.by_name.iter()
+    }
 }

@@ -256,15 +256,17 @@ impl ServerHandler for ExaiHandler {
         let _inflight = self.app.runtime.enter();
         let started = Instant::now();
         let limit = self.deadline(tool.spec().tier);
+        let deadline = tokio::time::Instant::now() + limit;
         let ctx = ToolContext {
             app: Arc::clone(&self.app),
             progress: progress_sink(&context),
             cancel: context.ct.clone(),
+            deadline,
         };
         let work = tool.call(ctx, request.arguments.unwrap_or_default());
         // Dropping `work` on timeout or cancellation stops everything it was doing.
         let outcome = tokio::select! {
-            r = tokio::time::timeout(limit, work) => {
+            r = tokio::time::timeout_at(deadline, work) => {
                 r.unwrap_or_else(|_| Err(ToolError::Timeout { tool: name.clone(), after: limit }))
             }
             () = context.ct.cancelled() => Err(ToolError::Cancelled { tool: name.clone() }),

@@ -29,6 +29,7 @@ pub fn call_result(outcome: Result<ToolOutput, ToolError>) -> Result<CallToolRes
             | ToolError::Timeout { .. }
             | ToolError::Cancelled { .. }
             | ToolError::Unavailable(_)
+            | ToolError::Provider(_)
             | ToolError::Internal(_) => Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())])),
         },
     }

@@ -56,6 +56,7 @@ struct Fixture {
 }
 
 async fn fixture(tier: Tier, env: &[(&str, &str)]) -> Fixture {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let config = Config::load(&MapEnv::new(env.iter().copied()), None, &[]).unwrap();
     let store = SqliteStore::open(dir.path()).await.unwrap();

@@ -57,6 +57,18 @@ pub enum Command {
         #[arg(long, conflicts_with = "tokens")]
         json: bool,
     },
+    /// Run the upstream simulator: a fake GLM/Kimi chat-completions server for tests and load tests.
+    Sim {
+        /// Port to bind; 0 picks a free one and prints it.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: IpAddr,
+        /// Latency profile: `zero` (no delay) or `realistic` (GLM 1-5 s, Kimi 2-10 s per answer).
+        #[arg(long, default_value = "zero")]
+        profile: exai_sim::LatencyProfile,
+    },
 }
 
 #[derive(Debug, Subcommand)]

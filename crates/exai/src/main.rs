@@ -13,6 +13,8 @@ use exai_core::config::{Config, ProcessEnv};
 use crate::cli::{Cli, Command, ConfigCommand};
 
 fn main() -> ExitCode {
+    // ring is the process's one rustls crypto provider (reqwest and sqlx alike); a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let env = ProcessEnv;
     let file = cli.config.clone().or_else(|| Config::default_file(&env));
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
                 conformance_fixtures, ..
             } => commands::serve::run(config, conformance_fixtures).await,
             Command::Tools { tokens, json } => commands::tools::run(&config, tokens, json),
+            Command::Sim { port, host, profile } => commands::sim::run(&config, host, port, profile).await,
             Command::Config { .. } => unreachable!("handled above"),
         }
     });

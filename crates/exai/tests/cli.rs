@@ -65,7 +65,7 @@ fn serving_refuses_unknown_tool_names_at_start_up() {
         "{err}"
     );
     assert!(
-        err.contains("known tools: version, status, health, listmodels"),
+        err.contains("known tools: version, status, health, listmodels, chat, challenge"),
         "{err}"
     );
 }
@@ -96,7 +96,10 @@ fn tools_lists_schemas_and_profiles_change_the_token_estimate() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["version", "status", "health", "listmodels"]);
+    assert_eq!(
+        names,
+        ["version", "status", "health", "listmodels", "chat", "challenge"]
+    );
     assert!(
         v["tools"]
             .as_array()

@@ -73,7 +73,10 @@ async fn rmcp_client_over_streamable_http_in_both_eras() {
         assert_eq!(client.peer_info().unwrap().protocol_version, version);
         let listed = client.list_all_tools_with_cache_hint().await.unwrap();
         let names: Vec<&str> = listed.items.iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(names, ["version", "status", "health", "listmodels"]);
+        assert_eq!(
+            names,
+            ["version", "status", "health", "listmodels", "chat", "challenge"]
+        );
         let health = client.call_tool(CallToolRequestParams::new("health")).await.unwrap();
         let report = health.structured_content.unwrap();
         assert_eq!(report["ready"], true, "{report}");
@@ -116,7 +119,7 @@ async fn discover_advertises_versions_and_list_results_carry_cache_hints() {
     let v = jsonrpc(post(&daemon.url("/mcp"), &headers, body.to_string()).await).await;
     assert_eq!(v["result"]["ttlMs"], 300_000, "{v}");
     assert_eq!(v["result"]["cacheScope"], "public");
-    assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 4);
+    assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 6);
 }
 
 #[tokio::test]

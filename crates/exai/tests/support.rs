@@ -34,6 +34,11 @@ pub fn std_command(envs: &[(&str, &str)]) -> std::process::Command {
     cmd
 }
 
+/// Installs ring as the test process's rustls provider (reqwest is built without a default one).
+pub fn crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A running `exai serve`, killed on drop.
 pub struct Daemon {
     pub addr: SocketAddr,
@@ -44,6 +49,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(envs: &[(&str, &str)], extra_args: &[&str]) -> Self {
+        crypto();
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = command(envs);
         cmd.args(["serve", "--port", "0", "--data-dir"])

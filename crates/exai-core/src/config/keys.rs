@@ -195,6 +195,12 @@ pub const KEYS: &[Key] = &[
         "Largest MCP message accepted (HTTP body or stdio line); larger gets 413 / a JSON-RPC error.",
     ),
     key(
+        "progress.heartbeat_secs",
+        "EXAI_PROGRESS_HEARTBEAT_SECS",
+        "5",
+        "While a model call waits upstream, send the caller a progress notification at least this often.",
+    ),
+    key(
         "timeouts.tier1_secs",
         "EXAI_TIER1_TIMEOUT_SECS",
         "5",

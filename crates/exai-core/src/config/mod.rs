@@ -2,6 +2,7 @@
 //! `keys` is the table of every key and default, `sources` layers defaults / `exai.toml` / environment,
 //! `validate` turns raw text into the typed [`Config`], and `error` reports every problem at once.
 
+mod custom;
 mod error;
 mod keys;
 mod sources;
@@ -12,6 +13,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
 pub use keys::{KEYS, Key, markdown_table};
 pub use sources::{Env, MapEnv, ProcessEnv, RawSettings, RawValue, Source};
@@ -30,8 +32,12 @@ pub struct Config {
     pub ws: WsConfig,
     pub tools: ToolSelection,
     pub providers: ProvidersConfig,
+    /// `[providers.custom.<name>]` OpenAI-compatible endpoints, in name order.
+    pub custom_providers: Vec<CustomProviderConfig>,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// How often a waiting model call sends a keep-alive progress notification.
+    pub progress_heartbeat: Duration,
     /// The raw settings and their sources, for `exai config check`.
     pub settings: RawSettings,
 }
@@ -156,7 +162,7 @@ impl Config {
     /// Like [`Config::load`], but also returns the effective settings even when validation fails.
     pub fn inspect(env: &dyn Env, file: Option<&Path>, flags: &[(&str, String)]) -> Inspection {
         let mut problems = Vec::new();
-        let mut raw = sources::layer(env, file, &mut problems);
+        let (mut raw, custom_raw) = sources::layer(env, file, &mut problems);
         for (path, value) in flags {
             match keys::by_path(path) {
                 Some(k) => {
@@ -171,7 +177,11 @@ impl Config {
                 None => problems.push(Problem::new(format!("flag for `{path}`"), "", "unknown key")),
             }
         }
-        let config = validate::typed(&raw, &mut problems);
+        let custom = custom::validate(&custom_raw, env, &mut problems);
+        let config = validate::typed(&raw, &mut problems).map(|c| Config {
+            custom_providers: custom,
+            ..c
+        });
         let settings = masked(raw);
         let config = match config {
             Some(config) if problems.is_empty() => Ok(Config {

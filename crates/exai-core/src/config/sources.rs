@@ -68,8 +68,15 @@ pub struct RawValue {
 /// Raw text for every key, after layering defaults, file and environment.
 pub type RawSettings = BTreeMap<&'static str, RawValue>;
 
+/// `[providers.custom.<name>]` tables from the file: name -> field -> text.
+pub type CustomRaw = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The prefix of custom-endpoint tables in `exai.toml`.
+const CUSTOM_PREFIX: &str = "providers.custom.";
+
 /// Layers the three sources; problems in the file (unknown keys, bad TOML) are collected, not fatal.
-pub fn layer(env: &dyn Env, file: Option<&Path>, problems: &mut Vec<Problem>) -> RawSettings {
+pub fn layer(env: &dyn Env, file: Option<&Path>, problems: &mut Vec<Problem>) -> (RawSettings, CustomRaw) {
+    let mut custom = CustomRaw::new();
     let mut raw: RawSettings = KEYS
         .iter()
         .map(|k| {
@@ -84,6 +91,13 @@ pub fn layer(env: &dyn Env, file: Option<&Path>, problems: &mut Vec<Problem>) ->
         .collect();
     if let Some(path) = file {
         for (key, text) in read_file(path, problems) {
+            if let Some((name, field)) = key.strip_prefix(CUSTOM_PREFIX).and_then(|rest| rest.split_once('.')) {
+                custom
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(field.to_owned(), text);
+                continue;
+            }
             match by_path(&key) {
                 Some(k) => {
                     raw.insert(
@@ -113,7 +127,7 @@ pub fn layer(env: &dyn Env, file: Option<&Path>, problems: &mut Vec<Problem>) ->
             );
         }
     }
-    raw
+    (raw, custom)
 }
 
 /// Flattens a TOML file into `dotted.path -> text`; arrays become comma lists.
@@ -187,7 +201,7 @@ mod tests {
         .unwrap();
         let env = MapEnv::new([("EXAI_HTTP_PORT", "9100")]);
         let mut problems = Vec::new();
-        let raw = layer(&env, Some(&file), &mut problems);
+        let (raw, _) = layer(&env, Some(&file), &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(raw["http.port"].text, "9100");
         assert_eq!(raw["http.port"].source, Source::Env("EXAI_HTTP_PORT"));

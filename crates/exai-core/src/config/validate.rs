@@ -144,6 +144,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         r.problem("database.url", "expected a postgres:// or postgresql:// URL");
     }
     let ttl = r.secs("conversations.ttl_secs");
+    let heartbeat = r.secs("progress.heartbeat_secs");
     let max_turns = r.non_zero("conversations.max_turns");
     let profile = match r.text("tools.profile").parse::<Profile>() {
         Ok(p) => Some(p),
@@ -191,8 +192,10 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             disabled,
         },
         providers: ProvidersConfig { glm: glm?, kimi: kimi? },
+        custom_providers: Vec::new(),
         limits: limits?,
         timeouts: timeouts?,
+        progress_heartbeat: heartbeat?,
         settings: RawSettings::new(),
     })
 }

@@ -1,5 +1,5 @@
 //! What a running tool call gets: the shared [`App`], a way to report progress (a no-op unless the
-//! caller sent a progress token), and the call's cancellation token.
+//! caller sent a progress token), the call's cancellation token and its deadline.
 
 use std::sync::Arc;
 
@@ -61,4 +61,13 @@ pub struct ToolContext {
     pub app: Arc<App>,
     pub progress: ProgressSink,
     pub cancel: CancellationToken,
+    /// When the call's time is up; everything the tool does spends from what is left.
+    pub deadline: tokio::time::Instant,
+}
+
+impl ToolContext {
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> std::time::Duration {
+        self.deadline.saturating_duration_since(tokio::time::Instant::now())
+    }
 }

@@ -6,12 +6,17 @@
 //! - `typed`: the adapter from a typed tool (serde input/output) to the dynamic [`Tool`].
 //! - `registry`: the catalogue of every tool and the selection from `tools.*` config.
 //! - `version`, `status`, `health`, `listmodels`: the tier-1 tools.
+//! - `chat`, `challenge`: ask another model; make the caller re-examine a claim.
+//! - `model_call`: one model call as every model tool makes it (streaming progress, heartbeats, [`model_call::Answer`]).
 //! - `fixtures`: tools the MCP conformance suite calls; registered only with `--conformance-fixtures`.
 
+mod challenge;
+mod chat;
 mod context;
 pub mod fixtures;
 pub mod health;
 mod listmodels;
+pub mod model_call;
 pub mod registry;
 mod spec;
 mod status;

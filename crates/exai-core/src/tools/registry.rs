@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Tool, Typed, fixtures, health, listmodels, status, version};
+use super::{Tool, Typed, challenge, chat, fixtures, health, listmodels, status, version};
 use crate::config::ToolSelection;
 
 /// Every user-facing tool, in listing order. Add a tool here with one line.
@@ -13,6 +13,8 @@ fn catalog() -> Vec<Arc<dyn Tool>> {
         Arc::new(Typed::<status::Status>::new()),
         Arc::new(Typed::<health::Health>::new()),
         Arc::new(Typed::<listmodels::ListModels>::new()),
+        Arc::new(Typed::<chat::Chat>::new()),
+        Arc::new(Typed::<challenge::Challenge>::new()),
     ]
 }
 

@@ -1,5 +1,5 @@
-//! MCP conformance-suite fixtures that need the request itself: rich tool content, resources, prompts,
-//! completion, logging, 2025 sampling/elicitation and 2026 input-required (MRTR) tools. Only with `--conformance-fixtures`.
+//! MCP conformance-suite fixtures needing the request itself: rich content, resources, prompts, completion,
+//! logging, sampling/elicitation, MRTR and `x-mcp-header` tools. Served only with `--conformance-fixtures`.
 
 // rmcp marks logging, sampling, roots and resources/subscribe deprecated (SEP-2577); the suite still checks them.
 #![allow(deprecated)]
@@ -13,6 +13,7 @@ macro_rules! parse {
 }
 
 mod content;
+mod headers;
 mod logging;
 mod mrtr;
 mod prompts;
@@ -67,7 +68,14 @@ pub fn discover(versions: Vec<ProtocolVersion>, mut info: ServerConfig) -> Disco
 
 /// The fixture tools served here (after exai's own tools and the core fixtures).
 pub fn tools() -> Vec<Tool> {
-    [content::tools(), logging::tools(), session::tools(), mrtr::tools()].concat()
+    [
+        content::tools(),
+        headers::tools(),
+        logging::tools(),
+        session::tools(),
+        mrtr::tools(),
+    ]
+    .concat()
 }
 
 impl Conformance {
@@ -85,6 +93,9 @@ impl Conformance {
             return Some(result);
         }
         let args = request.arguments.clone().unwrap_or_default();
+        if let Some(result) = headers::call(name, &args) {
+            return Some(result);
+        }
         if let Some(result) = session::call(name, &args, context).await {
             return Some(result);
         }

@@ -44,7 +44,8 @@ pub async fn call(
     let (method, params) = match name {
         "test_sampling" => (
             "sampling/createMessage",
-            json!({"messages": [{"role": "user", "content": {"type": "text", "text": arg("prompt")}}], "maxTokens": 100}),
+            json!({"messages": [{"role": "user", "content": {"type": "text", "text": arg("prompt")}}],
+                   "maxTokens": 100}),
         ),
         "test_elicitation" => (
             "elicitation/create",

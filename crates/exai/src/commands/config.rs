@@ -8,7 +8,20 @@ use exai_core::config::{Config, Inspection};
 pub fn check(inspection: Inspection) -> ExitCode {
     println!("{}", Config::describe(&inspection.settings).join("\n"));
     match inspection.config {
-        Ok(_) => {
+        Ok(config) => {
+            for c in &config.custom_providers {
+                let key = match (&c.api_key_env, &c.api_key) {
+                    (None, _) => "no key".to_owned(),
+                    (Some(var), Some(_)) => format!("key from {var} (set)"),
+                    (Some(var), None) => format!("key from {var} (NOT SET)"),
+                };
+                println!(
+                    "providers.custom.{:<15} {} · models {} · {key}",
+                    c.name,
+                    c.base_url,
+                    c.models.join(", ")
+                );
+            }
             println!("\nconfiguration is valid");
             ExitCode::SUCCESS
         }

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod serve;
+pub mod sim;
 pub mod stdio;
 pub mod tools;
 
