@@ -75,9 +75,14 @@ pub enum ChatEvent {
     WebSearch(Option<String>),
     /// Token usage (usually last).
     Usage(Usage),
-    /// The answer is complete: `stop`, `length`, `content_filter`, ... as the provider said, and the
-    /// model id the provider reports having used.
-    Done { finish_reason: String, model: String },
+    /// The answer is complete: `stop`, `length`, `content_filter`, ... as the provider said, the model id
+    /// the provider reports having used, and whether the upstream was exai's simulator (its responses carry
+    /// `x-exai-simulator`), so a simulated answer is never passed off as GLM's or Kimi's.
+    Done {
+        finish_reason: String,
+        model: String,
+        simulated: bool,
+    },
 }
 
 /// Why a provider call failed, with what the caller needs to decide about retrying.

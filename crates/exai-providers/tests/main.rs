@@ -104,7 +104,8 @@ async fn glm_plain_answer() {
             })),
             Ok(ChatEvent::Done {
                 finish_reason: "stop".into(),
-                model: GLM.into()
+                model: GLM.into(),
+                simulated: true,
             }),
         ]
     );

@@ -30,8 +30,9 @@ use crate::{catalog, rescue};
 /// How long clients may cache `tools/list`: the list is fixed for the life of the process.
 const TOOLS_TTL_MS: u64 = 300_000;
 
-const INSTRUCTIONS: &str = "exai lets you consult other models (GLM, Kimi, OpenAI-compatible endpoints). \
-Tier-1 tools (version, status, health, listmodels) answer instantly.";
+const INSTRUCTIONS: &str = "exai lets you consult other models (GLM, Kimi, OpenAI-compatible endpoints): `chat` asks \
+one (pass back `continuation_id` to continue a thread), `challenge` makes you re-examine a claim, `listmodels` shows \
+the models and which have keys.";
 
 #[derive(Clone)]
 pub struct ExaiHandler {

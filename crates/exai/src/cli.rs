@@ -30,6 +30,10 @@ pub enum Command {
         /// Also offer the MCP conformance suite's fixture tools (testing only).
         #[arg(long)]
         conformance_fixtures: bool,
+        /// Answer every model call from the built-in simulator: a demo without API keys. Answers are
+        /// labelled provider `sim`, never GLM or Kimi.
+        #[arg(long)]
+        sim: bool,
     },
     /// Run the daemon: MCP Streamable HTTP at /mcp, plus /healthz and /readyz.
     Serve {
@@ -42,6 +46,10 @@ pub enum Command {
         /// Also offer the MCP conformance suite's fixture tools (testing only).
         #[arg(long)]
         conformance_fixtures: bool,
+        /// Answer every model call from the built-in simulator: a demo without API keys. Answers are
+        /// labelled provider `sim`, never GLM or Kimi.
+        #[arg(long)]
+        sim: bool,
     },
     /// Inspect configuration.
     Config {

@@ -41,10 +41,33 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Stdio { conformance_fixtures } => commands::stdio::run(config, conformance_fixtures).await,
+            Command::Stdio {
+                conformance_fixtures,
+                sim,
+            } => {
+                commands::stdio::run(
+                    config,
+                    commands::Options {
+                        fixtures: conformance_fixtures,
+                        sim,
+                    },
+                )
+                .await
+            }
             Command::Serve {
-                conformance_fixtures, ..
-            } => commands::serve::run(config, conformance_fixtures).await,
+                conformance_fixtures,
+                sim,
+                ..
+            } => {
+                commands::serve::run(
+                    config,
+                    commands::Options {
+                        fixtures: conformance_fixtures,
+                        sim,
+                    },
+                )
+                .await
+            }
             Command::Tools { tokens, json } => commands::tools::run(&config, tokens, json),
             Command::Sim { port, host, profile } => commands::sim::run(&config, host, port, profile).await,
             Command::Config { .. } => unreachable!("handled above"),

@@ -139,7 +139,12 @@ pub async fn run(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolEr
                     answer.web_searches.push(q);
                 }
                 Some(Ok(ChatEvent::Usage(u))) => answer.usage = Some(u),
-                Some(Ok(ChatEvent::Done { finish_reason, model })) => break Some((finish_reason, model)),
+                Some(Ok(ChatEvent::Done { finish_reason, model, simulated })) => {
+                    if simulated {
+                        answer.provider = "sim".to_owned();
+                    }
+                    break Some((finish_reason, model));
+                }
                 Some(Err(e)) => return Err(e.into()),
                 None => break None,
             },

@@ -48,6 +48,10 @@ impl Provider for OpenAiCompatProvider {
         &self.profile.name
     }
 
+    fn has_credentials(&self) -> bool {
+        self.profile.key().is_ok()
+    }
+
     fn chat(&self, request: ChatRequest) -> BoxStream<'static, Result<ChatEvent, ProviderError>> {
         let call = Call::new(self.profile.clone(), self.http.client().clone(), request);
         // A pull-driven stream: nothing runs unless polled, and dropping it drops the response, which
@@ -130,6 +134,9 @@ fn wire_message(m: &Message) -> WireMessage {
     WireMessage::plain(role, content)
 }
 
+/// The header exai's simulator puts on every response.
+const SIMULATOR_HEADER: &str = "x-exai-simulator";
+
 struct Streaming {
     response: reqwest::Response,
     parser: SseParser,
@@ -156,6 +163,8 @@ struct Call {
     usage: Option<Usage>,
     search_rounds: u8,
     web_search: bool,
+    /// An upstream response carried `x-exai-simulator`: the answer comes from exai's simulator.
+    simulated: bool,
 }
 
 impl Call {
@@ -172,6 +181,7 @@ impl Call {
             usage: None,
             search_rounds: 0,
             web_search: request.web_search,
+            simulated: false,
             profile,
         }
     }
@@ -249,6 +259,7 @@ impl Call {
             }
             Ok(Ok(r)) => r,
         };
+        self.simulated |= response.headers().contains_key(SIMULATOR_HEADER);
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
@@ -360,6 +371,7 @@ impl Call {
         self.asm.events.push_back(ChatEvent::Done {
             finish_reason: finish,
             model: self.asm.model.clone(),
+            simulated: self.simulated,
         });
         self.phase = Phase::Finished;
         Ok(())

@@ -3,8 +3,11 @@
 //! - `stdio`, `serve`: the two MCP front-ends.
 //! - `config`: `exai config check`.
 //! - `tools`: `exai tools [--tokens|--json]`.
+//! - `sim`: `exai sim`, the upstream simulator on its own.
+//! - `providers`: GLM, Kimi, custom endpoints (or the simulator) as the app's providers and models.
 
 pub mod config;
+mod providers;
 pub mod serve;
 pub mod sim;
 pub mod stdio;
@@ -17,11 +20,27 @@ use exai_core::app::App;
 use exai_core::config::Config;
 use exai_core::store::Store;
 use exai_core::tools::Registry;
+use exai_sim::{SimConfig, SimHandle, Simulator};
 use exai_store::{PgStore, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
-/// Opens the store and builds the shared [`App`] for a serving command.
-async fn start(config: Config, fixtures: bool, transport: &str) -> anyhow::Result<Arc<App>> {
+/// How a serving command starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Offer the conformance suite's fixtures (`--conformance-fixtures`).
+    pub fixtures: bool,
+    /// Route every model to the in-process simulator (`--sim`).
+    pub sim: bool,
+}
+
+/// A started app, and the simulator it talks to when `--sim` (stopped when this is dropped).
+pub struct Started {
+    pub app: Arc<App>,
+    _sim: Option<SimHandle>,
+}
+
+/// Opens the store, wires the providers and builds the shared [`App`] for a serving command.
+async fn start(config: Config, options: Options, transport: &str) -> anyhow::Result<Started> {
     crate::logging::init(&config.log);
     let store: Arc<dyn Store> = match &config.database_url {
         Some(url) => Arc::new(
@@ -40,9 +59,26 @@ async fn start(config: Config, fixtures: bool, transport: &str) -> anyhow::Resul
         .await
         .context("recording the start")?;
     let database = store.ping().await.context("checking the database")?.location;
-    tracing::info!(version = exai_core::VERSION, transport, %database, "exai starting");
-    let tools = Registry::select(&config.tools, fixtures);
-    Ok(App::new(config, store, tools))
+    let sim = match options.sim {
+        true => Some(
+            Simulator::start_local(SimConfig::default())
+                .await
+                .context("starting the simulator")?,
+        ),
+        false => None,
+    };
+    let (models, providers) = providers::build(&config, sim.as_ref())?;
+    let keys: Vec<&String> = providers
+        .iter()
+        .filter(|(_, p)| p.has_credentials())
+        .map(|(n, _)| n)
+        .collect();
+    tracing::info!(version = exai_core::VERSION, transport, %database, simulator = options.sim, ?keys, "exai starting");
+    let tools = Registry::select(&config.tools, options.fixtures);
+    Ok(Started {
+        app: App::with_providers(config, store, tools, models, providers),
+        _sim: sim,
+    })
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM, so every front-end drains the same way.

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use exai_core::config::Config;
 
-pub async fn run(config: Config, fixtures: bool) -> anyhow::Result<()> {
+pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.http.host, config.http.port);
-    let app = super::start(config, fixtures, "http").await?;
+    let started = super::start(config, options, "http").await?;
+    let app = started.app.clone();
     let (listener, local) = exai_server::http::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -2,8 +2,9 @@
 
 use exai_core::config::Config;
 
-pub async fn run(config: Config, fixtures: bool) -> anyhow::Result<()> {
-    let app = super::start(config, fixtures, "stdio").await?;
+pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> {
+    let started = super::start(config, options, "stdio").await?;
+    let app = started.app.clone();
     exai_server::stdio::serve(app, super::shutdown_on_signal()).await?;
     Ok(())
 }
