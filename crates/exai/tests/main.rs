@@ -1,6 +1,7 @@
 //! Integration tests: the real `exai` binary over real transports (stdio pipes, HTTP on port 0), driven
 //! by rmcp's client and by raw JSON-RPC, plus the command-line surface.
 
+mod chat;
 mod cli;
 mod http;
 mod stdio;

@@ -10,9 +10,8 @@ use rmcp::service::ServiceError;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::support::command;
+use crate::support::{Raw, command};
 
 fn args(v: Value) -> serde_json::Map<String, Value> {
     v.as_object().unwrap().clone()
@@ -101,54 +100,6 @@ async fn rmcp_client_over_stdio_in_both_eras() {
             "version, the rejected status and this one; unknown tools never start: {s}"
         );
         client.cancel().await.unwrap();
-    }
-}
-
-/// Sends raw lines and collects replies: by id, and the id-less errors in arrival order.
-struct Raw {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: BufReader<tokio::process::ChildStdout>,
-    _dir: tempfile::TempDir,
-}
-
-impl Raw {
-    async fn start(envs: &[(&str, &str)], extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = command(envs);
-        cmd.arg("stdio").arg("--data-dir").arg(dir.path()).args(extra);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut raw = Self {
-            child,
-            stdin,
-            stdout,
-            _dir: dir,
-        };
-        raw.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}).to_string()).await;
-        let init = raw.next().await;
-        assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
-        raw.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-            .await;
-        raw
-    }
-
-    async fn send(&mut self, line: &str) {
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-        self.stdin.write_all(b"\n").await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    async fn next(&mut self) -> Value {
-        let mut line = String::new();
-        let n = tokio::time::timeout(Duration::from_secs(10), self.stdout.read_line(&mut line))
-            .await
-            .expect("reply within 10 s")
-            .unwrap();
-        assert!(n > 0, "exai stdio closed its output");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}"))
     }
 }
 

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_exai");
@@ -80,5 +81,73 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Sends raw lines and collects replies: by id, and the id-less errors in arrival order.
+pub struct Raw {
+    pub child: tokio::process::Child,
+    pub stdin: tokio::process::ChildStdin,
+    stdout: BufReader<tokio::process::ChildStdout>,
+    _dir: tempfile::TempDir,
+}
+
+impl Raw {
+    /// Calls a tool and returns the progress messages that arrived before the reply, and the reply.
+    pub async fn call(&mut self, id: i64, tool: &str, args: Value, progress: bool) -> (Vec<String>, Value) {
+        let mut params = json!({"name": tool, "arguments": args});
+        if progress {
+            params["_meta"] = json!({"progressToken": format!("p{id}")});
+        }
+        self.send(&json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":params}).to_string())
+            .await;
+        let mut messages = Vec::new();
+        loop {
+            let msg = self.next().await;
+            if msg["method"] == "notifications/progress" {
+                messages.push(msg["params"]["message"].as_str().unwrap_or_default().to_owned());
+            } else if msg["id"] == id {
+                return (messages, msg);
+            }
+        }
+    }
+
+    pub async fn start(envs: &[(&str, &str)], extra: &[&str]) -> Self {
+        crypto();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = command(envs);
+        cmd.arg("stdio").arg("--data-dir").arg(dir.path()).args(extra);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut raw = Self {
+            child,
+            stdin,
+            stdout,
+            _dir: dir,
+        };
+        raw.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}).to_string()).await;
+        let init = raw.next().await;
+        assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
+        raw.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        raw
+    }
+
+    pub async fn send(&mut self, line: &str) {
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    pub async fn next(&mut self) -> Value {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), self.stdout.read_line(&mut line))
+            .await
+            .expect("reply within 10 s")
+            .unwrap();
+        assert!(n > 0, "exai stdio closed its output");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}"))
     }
 }

@@ -124,7 +124,6 @@ pub async fn run(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolEr
     let mut sent = 0.0; // progress must increase with every notification
     let mut pending = String::new();
     let mut last_report = tokio::time::Instant::now();
-    let mut ticker = tokio::time::interval_at(last_report + heartbeat, heartbeat);
     let done = loop {
         tokio::select! {
             event = events.next() => match event {
@@ -148,10 +147,13 @@ pub async fn run(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolEr
                 Some(Err(e)) => return Err(e.into()),
                 None => break None,
             },
-            _ = ticker.tick() => {
-                if pending.is_empty() && last_report.elapsed() >= heartbeat {
+            // Held-back text goes out `COALESCE` after the last notification; with nothing to say, a
+            // heartbeat goes out `heartbeat` after it.
+            () = tokio::time::sleep_until(last_report + if pending.is_empty() { heartbeat } else { COALESCE }) => {
+                if pending.is_empty() {
                     let waited = started.elapsed().as_secs();
-                    pending = format!("waiting for {} ({waited} s, {} characters so far)", model.name, answer.content.len());
+                    pending =
+                        format!("waiting for {} ({waited} s, {} characters so far)", model.name, answer.content.len());
                 }
             }
         }
