@@ -8,6 +8,7 @@
 //! - [`files`]: files and images passed to model tools, within a token budget.
 //! - [`models`]: the model registry: names, aliases, capabilities, and `auto` selection.
 //! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
+//! - [`resilience`]: one time budget per call, owned permits, retries, circuit breakers, fallback chains.
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
 //! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
 //! - [`protocol`]: the MCP protocol revisions exai serves.
@@ -21,6 +22,7 @@ pub mod files;
 pub mod models;
 pub mod protocol;
 pub mod provider;
+pub mod resilience;
 pub mod runtime;
 pub mod store;
 pub mod tools;

@@ -1,0 +1,384 @@
+//! Concurrency limits whose permits are owned guards: global, per session and per provider. Waiting is bounded
+//! by a queue length, a maximum wait and the call's budget; past either, the call fails fast with
+//! [`OverCapacity`] naming the limit and when to retry. Every permit comes from here; `Drop` releases it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::budget::Budget;
+
+/// Why a permit was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverCapacity {
+    #[error(
+        "over capacity: the {limit} limit ({capacity} calls at once) is full and {waiting} calls are already \
+         queued; retry in about {} s",
+        .retry_after.as_secs().max(1)
+    )]
+    QueueFull {
+        limit: String,
+        capacity: u32,
+        waiting: usize,
+        retry_after: Duration,
+    },
+    #[error(
+        "over capacity: waited {} ms for the {limit} limit ({capacity} calls at once) without a free slot; retry in \
+         about {} s",
+        .waited.as_millis(),
+        .retry_after.as_secs().max(1)
+    )]
+    WaitedTooLong {
+        limit: String,
+        capacity: u32,
+        waited: Duration,
+        retry_after: Duration,
+    },
+}
+
+impl OverCapacity {
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            OverCapacity::QueueFull { retry_after, .. } | OverCapacity::WaitedTooLong { retry_after, .. } => {
+                *retry_after
+            }
+        }
+    }
+}
+
+/// How long a caller may wait for a permit, and how many may wait.
+#[derive(Debug, Clone, Copy)]
+pub struct QueuePolicy {
+    pub max_waiters: usize,
+    pub max_wait: Duration,
+}
+
+/// One limit: a semaphore with a bounded queue.
+#[derive(Debug)]
+pub struct Limiter {
+    name: String,
+    capacity: u32,
+    sem: Arc<Semaphore>,
+    queue: QueuePolicy,
+    waiting: AtomicUsize,
+}
+
+impl Limiter {
+    pub fn new(name: impl Into<String>, capacity: u32, queue: QueuePolicy) -> Arc<Self> {
+        let limiter = Arc::new(Self {
+            name: name.into(),
+            capacity,
+            sem: Arc::new(Semaphore::new(capacity as usize)),
+            queue,
+            waiting: AtomicUsize::new(0),
+        });
+        metrics::gauge!("mcp_semaphore_expected_value", "limit" => limiter.label()).set(capacity as f64);
+        limiter
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Permits held right now.
+    pub fn in_use(&self) -> u32 {
+        self.capacity - self.sem.available_permits() as u32
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The metrics label: per-session limiters share `session` so label sets stay bounded.
+    fn label(&self) -> String {
+        if self.name.starts_with("session ") {
+            "session".to_owned()
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// Waits (bounded) for a permit, recording the wait in `budget`.
+    pub async fn acquire(self: &Arc<Self>, budget: &Budget) -> Result<Permit, OverCapacity> {
+        let label = self.label();
+        if let Ok(permit) = self.sem.clone().try_acquire_owned() {
+            return Ok(self.granted(permit, Duration::ZERO, label));
+        }
+        let retry_after = Duration::from_secs(1).max(self.queue.max_wait / 4);
+        if self.waiting() >= self.queue.max_waiters {
+            metrics::counter!("mcp_semaphore_acquisition_failures_total", "limit" => label, "reason" => "queue_full")
+                .increment(1);
+            return Err(OverCapacity::QueueFull {
+                limit: self.name.clone(),
+                capacity: self.capacity,
+                waiting: self.waiting(),
+                retry_after,
+            });
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiter = WaiterGuard(self);
+        let start = Instant::now();
+        let wait = self.queue.max_wait.min(budget.remaining());
+        let got = tokio::time::timeout(wait, self.sem.clone().acquire_owned()).await;
+        let waited = start.elapsed();
+        budget.record(format!("queued for the {} limit", self.name), waited);
+        match got {
+            Ok(Ok(permit)) => Ok(self.granted(permit, waited, label)),
+            _ => {
+                metrics::counter!("mcp_semaphore_acquisition_failures_total", "limit" => label, "reason" => "timeout")
+                    .increment(1);
+                Err(OverCapacity::WaitedTooLong {
+                    limit: self.name.clone(),
+                    capacity: self.capacity,
+                    waited,
+                    retry_after,
+                })
+            }
+        }
+    }
+
+    fn granted(self: &Arc<Self>, permit: OwnedSemaphorePermit, waited: Duration, label: String) -> Permit {
+        metrics::histogram!("mcp_semaphore_wait_seconds", "limit" => label.clone()).record(waited.as_secs_f64());
+        metrics::gauge!("mcp_semaphore_current_value", "limit" => label).set(self.in_use() as f64);
+        Permit {
+            _permit: Some(permit),
+            limiter: Arc::clone(self),
+        }
+    }
+}
+
+struct WaiterGuard<'a>(&'a Limiter);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A held slot of one limit. Dropping it — on any path — frees the slot.
+#[derive(Debug)]
+pub struct Permit {
+    _permit: Option<OwnedSemaphorePermit>,
+    limiter: Arc<Limiter>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        drop(self._permit.take());
+        metrics::gauge!("mcp_semaphore_current_value", "limit" => self.limiter.label())
+            .set(self.limiter.in_use() as f64);
+    }
+}
+
+/// Every limit of the process: one global, one per provider (created on first use), one per session.
+#[derive(Debug)]
+pub struct Limits {
+    pub global: Arc<Limiter>,
+    providers: Mutex<HashMap<String, Arc<Limiter>>>,
+    provider_capacity: HashMap<String, u32>,
+    default_provider_capacity: u32,
+    session_capacity: u32,
+    sessions: Mutex<HashMap<String, Weak<Limiter>>>,
+    queue: QueuePolicy,
+}
+
+impl Limits {
+    /// `provider_capacity` names the providers with their own limits (`glm`, `kimi`); any other provider gets
+    /// `default_provider_capacity`.
+    pub fn new(
+        global: u32,
+        session: u32,
+        provider_capacity: HashMap<String, u32>,
+        default_provider_capacity: u32,
+        queue: QueuePolicy,
+    ) -> Self {
+        Self {
+            global: Limiter::new("global", global, queue),
+            providers: Mutex::default(),
+            provider_capacity,
+            default_provider_capacity,
+            session_capacity: session,
+            sessions: Mutex::default(),
+            queue,
+        }
+    }
+
+    /// The limiter for `provider` (the resolved model's provider, never the tool).
+    pub fn provider(&self, provider: &str) -> Arc<Limiter> {
+        let mut map = self.providers.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(provider.to_owned())
+            .or_insert_with(|| {
+                let cap = self
+                    .provider_capacity
+                    .get(provider)
+                    .copied()
+                    .unwrap_or(self.default_provider_capacity);
+                Limiter::new(format!("provider {provider}"), cap, self.queue)
+            })
+            .clone()
+    }
+
+    /// The limiter for one client session; it lives while some call of the session holds it.
+    pub fn session(&self, session: &str) -> Arc<Limiter> {
+        let mut map = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = map.get(session).and_then(Weak::upgrade) {
+            return l;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let l = Limiter::new(format!("session {session}"), self.session_capacity, self.queue);
+        map.insert(session.to_owned(), Arc::downgrade(&l));
+        l
+    }
+
+    /// Permits held across every provider limiter.
+    pub fn provider_permits_in_use(&self) -> u32 {
+        self.providers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|l| l.in_use())
+            .sum()
+    }
+
+    /// Snapshot of every non-session limit: (name, in use, capacity, waiting).
+    pub fn snapshot(&self) -> Vec<(String, u32, u32, usize)> {
+        let mut out = vec![(
+            self.global.name.clone(),
+            self.global.in_use(),
+            self.global.capacity,
+            self.global.waiting(),
+        )];
+        let providers = self.providers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<&String> = providers.keys().collect();
+        names.sort();
+        for n in names {
+            let l = &providers[n];
+            out.push((l.name.clone(), l.in_use(), l.capacity, l.waiting()));
+        }
+        out
+    }
+
+    /// The built-in leak check: global permits in use can never exceed calls in flight (each call enters the
+    /// in-flight count before taking its permit and leaves after dropping it). A violation is a bug.
+    pub fn check(&self, inflight: usize) -> bool {
+        let in_use = self.global.in_use() as usize;
+        let ok = in_use <= inflight;
+        if !ok {
+            tracing::error!(
+                in_use,
+                inflight,
+                "permit accounting mismatch: more global permits held than calls running"
+            );
+            metrics::counter!("mcp_semaphore_invariant_violations_total").increment(1);
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(max_waiters: usize, max_wait_ms: u64) -> QueuePolicy {
+        QueuePolicy {
+            max_waiters,
+            max_wait: Duration::from_millis(max_wait_ms),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permits_free_on_every_exit_path_including_panic_and_cancel() {
+        let l = Limiter::new("provider kimi", 2, queue(4, 1000));
+        let b = Budget::new(Duration::from_secs(60));
+        let p1 = l.acquire(&b).await.unwrap();
+        assert_eq!(l.in_use(), 1);
+        drop(p1);
+        assert_eq!(l.in_use(), 0);
+
+        // Panic while holding.
+        let (l2, b2) = (l.clone(), b.clone());
+        let r = tokio::spawn(async move {
+            let _p = l2.acquire(&b2).await.unwrap();
+            panic!("boom");
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(l.in_use(), 0);
+
+        // Cancelled while holding (the task is aborted).
+        let (l3, b3) = (l.clone(), b.clone());
+        let task = tokio::spawn(async move {
+            let _p = l3.acquire(&b3).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(l.in_use(), 1);
+        task.abort();
+        let _ = task.await;
+        assert_eq!(l.in_use(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_fails_fast_and_a_long_wait_gives_up_naming_the_limit() {
+        let l = Limiter::new("provider glm", 1, queue(1, 500));
+        let b = Budget::new(Duration::from_secs(60));
+        let held = l.acquire(&b).await.unwrap();
+        let (l2, b2) = (l.clone(), b.clone());
+        let waiter = tokio::spawn(async move { l2.acquire(&b2).await.map(drop) });
+        tokio::task::yield_now().await;
+        assert_eq!(l.waiting(), 1);
+        let full = l.acquire(&b).await.unwrap_err();
+        assert!(matches!(full, OverCapacity::QueueFull { .. }), "{full}");
+        assert!(
+            full.to_string().contains("provider glm limit (1 calls at once)"),
+            "{full}"
+        );
+        let timed_out = waiter.await.unwrap().unwrap_err();
+        assert!(matches!(timed_out, OverCapacity::WaitedTooLong { .. }), "{timed_out}");
+        assert_eq!(l.waiting(), 0);
+        drop(held);
+        assert!(
+            b.ledger().contains("queued for the provider glm limit 500 ms"),
+            "{}",
+            b.ledger()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_never_outlasts_the_call_budget() {
+        let l = Limiter::new("global", 1, queue(8, 60_000));
+        let _held = l.acquire(&Budget::new(Duration::from_secs(600))).await.unwrap();
+        let short = Budget::new(Duration::from_millis(200));
+        let start = Instant::now();
+        assert!(l.acquire(&short).await.is_err());
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn provider_and_session_limiters_are_shared_by_name() {
+        let limits = Limits::new(4, 2, HashMap::from([("kimi".to_owned(), 3)]), 5, queue(4, 100));
+        assert!(Arc::ptr_eq(&limits.provider("kimi"), &limits.provider("kimi")));
+        assert_eq!(limits.provider("kimi").capacity(), 3);
+        assert_eq!(limits.provider("ollama").capacity(), 5);
+        let s = limits.session("abc");
+        assert!(Arc::ptr_eq(&s, &limits.session("abc")));
+        drop(s);
+        assert_eq!(
+            limits.session("abc").capacity(),
+            2,
+            "recreated after the last holder left"
+        );
+        let b = Budget::new(Duration::from_secs(1));
+        let _p = limits.global.acquire(&b).await.unwrap();
+        assert!(limits.check(1));
+        assert!(!limits.check(0), "a permit held with no call in flight is a leak");
+    }
+}
