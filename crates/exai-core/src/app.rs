@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::models::ModelRegistry;
 use crate::provider::Providers;
+use crate::resilience::Resilience;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::tools::Registry;
@@ -17,6 +18,7 @@ pub struct App {
     pub tools: Registry,
     pub models: ModelRegistry,
     pub providers: Providers,
+    pub resilience: Resilience,
 }
 
 impl std::fmt::Debug for App {
@@ -40,6 +42,7 @@ impl App {
         models: ModelRegistry,
         providers: Providers,
     ) -> Arc<Self> {
+        let resilience = Resilience::from_config(&config);
         Arc::new(Self {
             config: Arc::new(config),
             store,
@@ -47,6 +50,7 @@ impl App {
             tools,
             models,
             providers,
+            resilience,
         })
     }
 

@@ -11,9 +11,13 @@ pub enum ToolError {
     /// The arguments do not match the tool's input schema.
     #[error("invalid arguments for `{tool}`: {message}")]
     InvalidArguments { tool: String, message: String },
-    /// The call's deadline passed before the tool finished.
-    #[error("`{tool}` timed out after {} ms", .after.as_millis())]
-    Timeout { tool: String, after: Duration },
+    /// The call's deadline passed before the tool finished; `spent` says where the time went.
+    #[error("`{tool}` timed out after {} ms ({spent})", .after.as_millis())]
+    Timeout {
+        tool: String,
+        after: Duration,
+        spent: String,
+    },
     /// The caller cancelled the call.
     #[error("`{tool}` was cancelled by the caller")]
     Cancelled { tool: String },
@@ -23,6 +27,15 @@ pub enum ToolError {
     /// The model provider failed (after any retries); says which provider and why.
     #[error(transparent)]
     Provider(#[from] crate::provider::ProviderError),
+    /// Every model tried failed; `attempts` says what happened to each.
+    #[error("{last} (attempts: {attempts})")]
+    Exhausted { last: Box<ToolError>, attempts: String },
+    /// A concurrency limit is full.
+    #[error(transparent)]
+    OverCapacity(#[from] crate::resilience::limits::OverCapacity),
+    /// The model's circuit is open.
+    #[error(transparent)]
+    CircuitOpen(#[from] crate::resilience::breaker::BreakerOpen),
     /// A bug or an unexpected failure inside exai.
     #[error("internal error: {0}")]
     Internal(String),

@@ -1,7 +1,8 @@
 //! The one MCP handler behind every transport: advertises exai's protocol versions and tools, and runs
 //! `tools/call` with a deadline by tool tier, progress forwarding and cancellation that drops the work.
 //! With `--conformance-fixtures` it also delegates resources, prompts, completion and logging to
-//! [`crate::conformance`]; otherwise those methods answer "method not found" and only `tools` is advertised.
+//! [`crate::conformance`]; otherwise those methods answer "method not found" and only `tools` is advertised
+//! (plus the tasks extension, [`crate::tasks`], when a model-backed tool is enabled).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -10,21 +11,26 @@ use std::time::{Duration, Instant};
 use exai_core::app::App;
 use exai_core::error::ToolError;
 use exai_core::protocol::SUPPORTED_VERSIONS;
-use exai_core::tools::{Progress, ProgressSink, Tier, ToolContext};
+use exai_core::resilience::budget::Budget;
+use exai_core::tools::{Progress, ProgressSink, Tier, Tool as ExaiTool, ToolContext};
 use futures::FutureExt;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestMethod, CompleteRequestParams, CompleteResult,
-    ConstString, CustomRequest, CustomResult, DiscoverResult, ErrorCode, GetPromptRequestMethod,
-    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsRequestMethod, ListPromptsResult,
-    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestMethod,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestMethod,
-    SubscribeRequestMethod, SubscribeRequestParams, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CompleteRequestMethod,
+    CompleteRequestParams, CompleteResult, ConstString, CustomRequest, CustomResult, DiscoverResult, ErrorCode,
+    GetPromptRequestMethod, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
+    ListPromptsRequestMethod, ListPromptsResult, ListResourceTemplatesRequestMethod, ListResourceTemplatesResult,
+    ListResourcesRequestMethod, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestMethod, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestMethod, SubscribeRequestMethod,
+    SubscribeRequestParams, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
+use rmcp::task_manager::TaskExit;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use tokio_util::sync::CancellationToken;
 
 use crate::conformance::{self, Conformance};
+use crate::tasks::{self, Tasks};
 use crate::{catalog, rescue};
 
 /// How long clients may cache `tools/list`: the list is fixed for the life of the process.
@@ -40,10 +46,20 @@ pub struct ExaiHandler {
     tools: Arc<[Tool]>,
     /// The conformance-suite fixtures, only with `--conformance-fixtures`.
     fixtures: Option<Arc<Conformance>>,
+    /// Tool calls running as tasks (SEP-2663); shared by every handler of one HTTP server.
+    tasks: Tasks,
+    /// A random id for this handler's session (see `session_key`).
+    session: Arc<str>,
 }
 
 impl ExaiHandler {
+    /// A handler with its own task store (stdio: one client), whose tasks stop when the handler is dropped.
     pub fn new(app: Arc<App>) -> Self {
+        Self::with_tasks(app, Tasks::new(CancellationToken::new()))
+    }
+
+    /// A handler sharing `tasks` with the other handlers of one server (HTTP: one per session or request).
+    pub(crate) fn with_tasks(app: Arc<App>, tasks: Tasks) -> Self {
         let mut tools = catalog::definitions(&app.tools);
         let fixtures = app.conformance_fixtures().then(|| {
             tools.extend(conformance::tools());
@@ -53,7 +69,24 @@ impl ExaiHandler {
             app,
             tools: tools.into(),
             fixtures,
+            tasks,
+            session: uuid::Uuid::new_v4().to_string().into(),
         }
+    }
+
+    /// Whose per-session limit a call counts against: this handler's session (stdio: the connection; HTTP
+    /// 2025-era: the `Mcp-Session-Id` session, each of which has its own handler), or for stateless 2026-07-28
+    /// requests, which have no session, the client named in the request's `_meta`.
+    fn session_key(&self, context: &RequestContext<RoleServer>) -> String {
+        match context.meta.client_info() {
+            Some(client) if context.peer.peer_info().is_none() => format!("client {}/{}", client.name, client.version),
+            _ => format!("session {}", self.session),
+        }
+    }
+
+    /// Whether any offered tool can run as a task (the fixtures always can).
+    fn offers_tasks(&self) -> bool {
+        self.fixtures.is_some() || self.app.tools.iter().any(|t| tasks::eligible(t.spec()))
     }
 
     /// The fixtures, or "method not found" for method `M` on a normal server.
@@ -109,10 +142,13 @@ impl ServerHandler for ExaiHandler {
     fn get_info(&self) -> ServerConfig {
         let mut info = Implementation::new("exai", exai_core::VERSION);
         info.title = Some("exai: consult GLM, Kimi and other models".into());
-        let capabilities = match self.fixtures {
+        let mut capabilities = match self.fixtures {
             Some(_) => conformance::capabilities(),
             None => ServerCapabilities::builder().enable_tools().build(),
         };
+        if self.offers_tasks() {
+            tasks::advertise(&mut capabilities);
+        }
         ServerConfig::new(capabilities)
             .with_server_info(info)
             .with_instructions(INSTRUCTIONS)
@@ -241,7 +277,7 @@ impl ServerHandler for ExaiHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         if let Some(fixtures) = &self.fixtures
-            && let Some(response) = fixtures.call_tool(&request, &context).await
+            && let Some(response) = fixtures.call_tool(&request, &context, &self.tasks).await
         {
             return response;
         }
@@ -254,30 +290,112 @@ impl ServerHandler for ExaiHandler {
             tracing::info!(tool = %name, "unknown tool");
             return rescue::call_result(Err(err)).map(Into::into);
         };
-        let _inflight = self.app.runtime.enter();
-        let started = Instant::now();
         let limit = self.deadline(tool.spec().tier);
-        let deadline = tokio::time::Instant::now() + limit;
-        let ctx = ToolContext {
-            app: Arc::clone(&self.app),
-            progress: progress_sink(&context),
-            cancel: context.ct.clone(),
-            deadline,
-        };
-        let work = tool.call(ctx, request.arguments.unwrap_or_default());
-        // Dropping `work` on timeout or cancellation stops everything it was doing.
-        let outcome = tokio::select! {
-            r = tokio::time::timeout_at(deadline, work) => {
-                r.unwrap_or_else(|_| Err(ToolError::Timeout { tool: name.clone(), after: limit }))
-            }
-            () = context.ct.cancelled() => Err(ToolError::Cancelled { tool: name.clone() }),
-        };
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        match &outcome {
-            Ok(out) if !out.is_error => tracing::info!(tool = %name, ms, "tool call ok"),
-            Ok(_) => tracing::info!(tool = %name, ms, "tool call returned a tool error"),
-            Err(e) => tracing::warn!(tool = %name, ms, error = %e, "tool call failed"),
+        let args = request.arguments.unwrap_or_default();
+        let session = self.session_key(&context);
+        if tasks::eligible(tool.spec()) && tasks::requested(&context) {
+            let app = Arc::clone(&self.app);
+            let work = move |task, cancel| {
+                let run = run_tool(app, tool, args, limit, session, tasks::status_sink(task), cancel);
+                run.map(|r| r.map_err(TaskExit::Error)).boxed()
+            };
+            return Ok(self.tasks.start(&context, limit, format!("{name}: started"), work));
         }
-        rescue::call_result(outcome).map(Into::into)
+        let progress = progress_sink(&context);
+        run_tool(
+            Arc::clone(&self.app),
+            tool,
+            args,
+            limit,
+            session,
+            progress,
+            context.ct.clone(),
+        )
+        .await
+        .map(Into::into)
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.tasks.get(&request.task_id, &context).map(GetTaskResult::new)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.tasks.update(&request.task_id, request.input_responses, &context)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.tasks.cancel(&request.task_id, &context)
+    }
+}
+
+/// Runs one tool call: takes its session's and then the global permit, and runs it under one budget (the tier's
+/// deadline) until it finishes, times out or `cancel` fires. Dropping the tool's future on timeout or cancellation
+/// stops everything it was doing; the permits, owned guards, go back on every path.
+async fn run_tool(
+    app: Arc<App>,
+    tool: Arc<dyn ExaiTool>,
+    args: exai_core::tools::JsonObject,
+    limit: Duration,
+    session: String,
+    progress: ProgressSink,
+    cancel: CancellationToken,
+) -> Result<CallToolResult, ErrorData> {
+    let name = tool.spec().name.to_owned();
+    let _inflight = app.runtime.enter();
+    let started = Instant::now();
+    let budget = Budget::new(limit);
+    let work = async {
+        let limits = &app.resilience.limits;
+        let _session_permit = limits.session(&session).acquire(&budget).await?;
+        let _global_permit = limits.global.acquire(&budget).await?;
+        let ctx = ToolContext {
+            app: Arc::clone(&app),
+            progress,
+            cancel: cancel.clone(),
+            budget: budget.clone(),
+        };
+        tool.call(ctx, args).await
+    };
+    let outcome = tokio::select! {
+        r = tokio::time::timeout_at(budget.deadline(), work) => r.unwrap_or_else(|_| {
+            Err(ToolError::Timeout { tool: name.clone(), after: limit, spent: budget.ledger() })
+        }),
+        () = cancel.cancelled() => Err(ToolError::Cancelled { tool: name.clone() }),
+    };
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    metrics::counter!("exai_tool_calls_total", "tool" => name.clone(), "status" => outcome_status(&outcome))
+        .increment(1);
+    metrics::histogram!("exai_tool_latency_seconds", "tool" => name.clone()).record(ms / 1000.0);
+    match &outcome {
+        Ok(out) if !out.is_error => tracing::info!(tool = %name, ms, "tool call ok"),
+        Ok(_) => tracing::info!(tool = %name, ms, "tool call returned a tool error"),
+        Err(e) => tracing::warn!(tool = %name, ms, error = %e, "tool call failed"),
+    }
+    rescue::call_result(outcome)
+}
+
+/// A bounded label for a call's outcome.
+fn outcome_status(outcome: &Result<exai_core::tools::ToolOutput, ToolError>) -> &'static str {
+    match outcome {
+        Ok(out) if !out.is_error => "ok",
+        Ok(_) => "tool_error",
+        Err(ToolError::Timeout { .. }) => "timeout",
+        Err(ToolError::Cancelled { .. }) => "cancelled",
+        Err(ToolError::OverCapacity(_)) => "over_capacity",
+        Err(ToolError::CircuitOpen(_)) => "circuit_open",
+        Err(ToolError::InvalidArguments { .. } | ToolError::UnknownTool { .. }) => "invalid",
+        Err(_) => "error",
     }
 }

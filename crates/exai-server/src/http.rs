@@ -21,8 +21,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::ExaiHandler;
+use crate::conn_limit::{ConnLimits, LimitedListener};
 use crate::inbound::{self, Decoded, Rejection};
 use crate::routes::health;
+use crate::tasks::Tasks;
 
 /// The whole daemon app, ready to serve (or to drive with `oneshot` in tests).
 pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
@@ -40,8 +42,10 @@ pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         mcp_config = mcp_config.enforce_origin_validation();
     }
     let handler_app = Arc::clone(&app);
+    // One task store for every session and stateless request; its tasks stop on shutdown.
+    let tasks = Tasks::new(shutdown.child_token());
     let mcp = StreamableHttpService::new(
-        move || Ok(ExaiHandler::new(Arc::clone(&handler_app))),
+        move || Ok(ExaiHandler::with_tasks(Arc::clone(&handler_app), tasks.clone())),
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
@@ -142,9 +146,15 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 }
 
 /// Serves the daemon app on `listener` until `shutdown` fires, then drains gracefully.
+/// Connections past `EXAI_MAX_CONNECTIONS` / `EXAI_MAX_CONNECTIONS_PER_IP` get a 503 and are closed.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) -> std::io::Result<()> {
+    let l = &app.config.limits;
+    let limits = ConnLimits::new(
+        l.max_connections.get() as usize,
+        l.max_connections_per_ip.get() as usize,
+    );
     let router = router(app, shutdown.clone());
-    axum::serve(listener, router)
+    axum::serve(LimitedListener::new(listener, limits), router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

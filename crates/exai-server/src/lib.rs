@@ -7,15 +7,21 @@
 //! - `rescue`: the one place tool errors become MCP results, JSON-RPC errors or HTTP statuses.
 //! - `stdio`: MCP over stdin/stdout.
 //! - `http`: the daemon's axum app: Streamable HTTP at `/mcp`, bearer auth, health routes.
+//! - `conn_limit`: total and per-IP connection limits on the daemon's listener.
 //! - `routes`: plain HTTP routes (`/healthz`, `/readyz`).
+//! - `tasks`: the MCP Tasks extension (SEP-2663): model-backed calls as pollable background tasks.
 
 pub mod catalog;
 mod conformance;
+pub mod conn_limit;
 mod handler;
 pub mod http;
-mod inbound;
+// Public only for `benches/decode.rs`; not part of the crate's API.
+#[doc(hidden)]
+pub mod inbound;
 mod rescue;
 mod routes;
 pub mod stdio;
+mod tasks;
 
 pub use handler::ExaiHandler;

@@ -30,6 +30,9 @@ pub fn call_result(outcome: Result<ToolOutput, ToolError>) -> Result<CallToolRes
             | ToolError::Cancelled { .. }
             | ToolError::Unavailable(_)
             | ToolError::Provider(_)
+            | ToolError::Exhausted { .. }
+            | ToolError::OverCapacity(_)
+            | ToolError::CircuitOpen(_)
             | ToolError::Internal(_) => Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())])),
         },
     }
@@ -61,6 +64,7 @@ mod tests {
             ToolError::Timeout {
                 tool: "t".into(),
                 after: Duration::from_secs(5),
+                spent: "attempt 1 glm-4.6 5000 ms".into(),
             },
             ToolError::Internal("oops".into()),
         ] {

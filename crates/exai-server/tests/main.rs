@@ -160,7 +160,10 @@ async fn tier_deadline_ends_a_hung_call_with_a_timeout_tool_error() {
     assert_eq!(reply["id"], 3);
     assert_eq!(reply["result"]["isError"], true, "{reply}");
     let text = reply["result"]["content"][0]["text"].as_str().unwrap();
-    assert_eq!(text, "`hang` timed out after 2000 ms");
+    assert_eq!(
+        text, "`hang` timed out after 2000 ms (nothing recorded)",
+        "the hang tool spends its time unrecorded"
+    );
     assert!(
         before.elapsed() >= Duration::from_secs(2),
         "the deadline, not something sooner, ended the call"

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use exai_sim::{Delay, Script, SimConfig, SimHandle, Simulator};
 use serde_json::{Value, json};
 
-use crate::support::Raw;
+pub(crate) use crate::support::Raw;
 
-async fn sim() -> SimHandle {
+pub(crate) async fn sim() -> SimHandle {
     Simulator::start_local(SimConfig::default()).await.unwrap()
 }
 
 /// `exai stdio` whose GLM and Kimi base URLs point at `sim`, with keys set.
-async fn exai(sim: &SimHandle, extra: &[(&str, &str)]) -> Raw {
+pub(crate) async fn exai(sim: &SimHandle, extra: &[(&str, &str)]) -> Raw {
     let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
     let mut env = vec![("GLM_BASE_URL", glm.as_str()), ("KIMI_BASE_URL", kimi.as_str())];
     env.extend([("GLM_API_KEY", "test-glm-key"), ("KIMI_API_KEY", "test-kimi-key")]);
@@ -22,12 +22,12 @@ async fn exai(sim: &SimHandle, extra: &[(&str, &str)]) -> Raw {
     Raw::start(&env, &[]).await
 }
 
-fn structured(reply: &Value) -> &Value {
+pub(crate) fn structured(reply: &Value) -> &Value {
     assert_eq!(reply["result"]["isError"], false, "{reply}");
     &reply["result"]["structuredContent"]
 }
 
-fn error_text(reply: &Value) -> String {
+pub(crate) fn error_text(reply: &Value) -> String {
     assert_eq!(reply["result"]["isError"], true, "{reply}");
     reply["result"]["content"][0]["text"].as_str().unwrap().to_owned()
 }
@@ -254,7 +254,8 @@ async fn files_are_embedded_and_remembered_by_the_thread() {
 #[tokio::test]
 async fn every_upstream_failure_is_a_clear_tool_error() {
     let sim = sim().await;
-    let mut raw = exai(&sim, &[("GLM_TIMEOUT_SECS", "1")]).await;
+    // One attempt each, so every failure kind surfaces as itself (retries are tested in resilience.rs).
+    let mut raw = exai(&sim, &[("GLM_TIMEOUT_SECS", "1"), ("EXAI_RETRY_MAX_ATTEMPTS", "1")]).await;
     let cases = [
         (Script::rate_limited(3), "HTTP 429"),
         (Script::status(500), "HTTP 500"),

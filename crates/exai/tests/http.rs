@@ -112,7 +112,11 @@ async fn discover_advertises_versions_and_list_results_carry_cache_hints() {
         json!(["2026-07-28", "2025-11-25", "2025-06-18"]),
         "{v}"
     );
-    assert_eq!(v["result"]["capabilities"], json!({"tools": {}}));
+    assert_eq!(
+        v["result"]["capabilities"],
+        json!({"tools": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}}),
+        "tools, and the tasks extension for `chat`"
+    );
 
     let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list")];
     let body = json!({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta": meta}});

@@ -4,5 +4,7 @@
 mod chat;
 mod cli;
 mod http;
+mod resilience;
 mod stdio;
 mod support;
+mod tasks;

@@ -5,6 +5,7 @@
 mod custom;
 mod error;
 mod keys;
+mod resilience;
 mod sources;
 mod validate;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
 pub use keys::{KEYS, Key, markdown_table};
+pub use resilience::{KimiModeTimeouts, ResilienceConfig};
 pub use sources::{Env, MapEnv, ProcessEnv, RawSettings, RawValue, Source};
 
 use crate::tools::Profile;
@@ -38,6 +40,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// How often a waiting model call sends a keep-alive progress notification.
     pub progress_heartbeat: Duration,
+    /// Queues, retries, circuit breakers, fallback chains and per-mode provider timeouts.
+    pub resilience: ResilienceConfig,
     /// The raw settings and their sources, for `exai config check`.
     pub settings: RawSettings,
 }
@@ -107,6 +111,8 @@ pub struct Limits {
     pub kimi_max_inflight: NonZeroU32,
     /// Largest MCP message accepted on any transport.
     pub max_request_bytes: usize,
+    pub max_connections: NonZeroU32,
+    pub max_connections_per_ip: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Copy)]

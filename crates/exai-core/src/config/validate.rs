@@ -15,17 +15,17 @@ use super::{
 use crate::tools::{Profile, registry};
 
 /// Reads typed values out of raw settings, collecting problems instead of stopping at the first.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     raw: &'a RawSettings,
     problems: &'a mut Vec<Problem>,
 }
 
 impl Reader<'_> {
-    fn text(&self, path: &str) -> &str {
+    pub(super) fn text(&self, path: &str) -> &str {
         self.raw.get(path).map(|v| v.text.trim()).unwrap_or("")
     }
 
-    fn problem(&mut self, path: &str, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, path: &str, message: impl Into<String>) {
         let key = by_path(path).expect("validate reads only keys from the table");
         let raw = &self.raw[path];
         let value = if key.secret { mask(&raw.text) } else { raw.text.clone() };
@@ -37,7 +37,7 @@ impl Reader<'_> {
     }
 
     /// Parses with `FromStr`, or records `expected` as the problem.
-    fn parse<T: FromStr>(&mut self, path: &str, expected: &str) -> Option<T> {
+    pub(super) fn parse<T: FromStr>(&mut self, path: &str, expected: &str) -> Option<T> {
         match self.text(path).parse() {
             Ok(v) => Some(v),
             Err(_) => {
@@ -47,12 +47,12 @@ impl Reader<'_> {
         }
     }
 
-    fn optional_secret(&self, path: &str) -> Option<Secret> {
+    pub(super) fn optional_secret(&self, path: &str) -> Option<Secret> {
         let text = self.text(path);
         (!text.is_empty()).then(|| Secret::new(text))
     }
 
-    fn list(&self, path: &str) -> Vec<String> {
+    pub(super) fn list(&self, path: &str) -> Vec<String> {
         self.text(path)
             .split(',')
             .map(str::trim)
@@ -61,11 +61,11 @@ impl Reader<'_> {
             .collect()
     }
 
-    fn non_zero(&mut self, path: &str) -> Option<NonZeroU32> {
+    pub(super) fn non_zero(&mut self, path: &str) -> Option<NonZeroU32> {
         self.parse(path, "a whole number from 1 to 4294967295")
     }
 
-    fn secs(&mut self, path: &str) -> Option<Duration> {
+    pub(super) fn secs(&mut self, path: &str) -> Option<Duration> {
         let secs: u64 = self.parse(path, "a whole number of seconds, at least 1")?;
         if secs == 0 {
             self.problem(path, "expected a whole number of seconds, at least 1");
@@ -74,7 +74,7 @@ impl Reader<'_> {
         Some(Duration::from_secs(secs))
     }
 
-    fn bool(&mut self, path: &str) -> Option<bool> {
+    pub(super) fn bool(&mut self, path: &str) -> Option<bool> {
         match self.text(path).to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Some(true),
             "false" | "0" | "no" | "off" => Some(false),
@@ -85,7 +85,7 @@ impl Reader<'_> {
         }
     }
 
-    fn url(&mut self, path: &str) -> Option<url::Url> {
+    pub(super) fn url(&mut self, path: &str) -> Option<url::Url> {
         match url::Url::parse(self.text(path)) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
             _ => {
@@ -96,7 +96,7 @@ impl Reader<'_> {
     }
 
     /// A comma list where `*` alone means "no check" (an empty list).
-    fn allow_list(&self, path: &str) -> Vec<String> {
+    pub(super) fn allow_list(&self, path: &str) -> Vec<String> {
         let items = self.list(path);
         if items.iter().any(|i| i == "*") {
             Vec::new()
@@ -105,7 +105,7 @@ impl Reader<'_> {
         }
     }
 
-    fn tool_names(&mut self, path: &str) -> Vec<String> {
+    pub(super) fn tool_names(&mut self, path: &str) -> Vec<String> {
         let names = self.list(path);
         let known = registry::names();
         let unknown: Vec<&String> = names.iter().filter(|n| !known.contains(&n.as_str())).collect();
@@ -171,6 +171,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     let kimi = provider(&mut r, "kimi");
     let limits = limits(&mut r);
     let timeouts = timeouts(&mut r, glm.as_ref(), kimi.as_ref());
+    let resilience = super::resilience::read(&mut r, timeouts.as_ref());
 
     Some(Config {
         data_dir,
@@ -196,6 +197,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         limits: limits?,
         timeouts: timeouts?,
         progress_heartbeat: heartbeat?,
+        resilience: resilience?,
         settings: RawSettings::new(),
     })
 }
@@ -230,6 +232,8 @@ fn limits(r: &mut Reader<'_>) -> Option<Limits> {
         glm_max_inflight: glm?,
         kimi_max_inflight: kimi?,
         max_request_bytes: max_request_bytes?,
+        max_connections: r.non_zero("limits.max_connections")?,
+        max_connections_per_ip: r.non_zero("limits.max_connections_per_ip")?,
     };
     if limits.session_max_inflight > limits.global_max_inflight {
         r.problem(

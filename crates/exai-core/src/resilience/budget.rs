@@ -25,6 +25,15 @@ impl Budget {
         }
     }
 
+    /// A budget that ends at `deadline` (the handler's deadline for this call).
+    pub fn until(deadline: Instant) -> Self {
+        Self {
+            started: Instant::now(),
+            deadline,
+            spent: Arc::default(),
+        }
+    }
+
     pub fn deadline(&self) -> Instant {
         self.deadline
     }

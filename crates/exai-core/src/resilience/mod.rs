@@ -7,3 +7,52 @@ pub mod budget;
 pub mod fallback;
 pub mod limits;
 pub mod retry;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::config::{Config, ResilienceConfig};
+use breaker::Breakers;
+use limits::Limits;
+use retry::RetryBudget;
+
+/// The process's resilience state, built once from config and shared through the app.
+#[derive(Debug)]
+pub struct Resilience {
+    pub config: ResilienceConfig,
+    pub limits: Limits,
+    pub breakers: Breakers,
+    retry_budgets: Mutex<HashMap<String, Arc<RetryBudget>>>,
+}
+
+impl Resilience {
+    pub fn from_config(config: &Config) -> Self {
+        let l = &config.limits;
+        let r = &config.resilience;
+        let per_provider = HashMap::from([
+            ("glm".to_owned(), l.glm_max_inflight.get()),
+            ("kimi".to_owned(), l.kimi_max_inflight.get()),
+        ]);
+        Self {
+            limits: Limits::new(
+                l.global_max_inflight.get(),
+                l.session_max_inflight.get(),
+                per_provider,
+                r.custom_max_inflight,
+                r.queue,
+            ),
+            breakers: Breakers::new(r.breaker),
+            retry_budgets: Mutex::default(),
+            config: r.clone(),
+        }
+    }
+
+    /// The retry budget shared by all calls to `provider`.
+    pub fn retry_budget(&self, provider: &str) -> Arc<RetryBudget> {
+        let mut map = self.retry_budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let ratio = self.config.retry_budget_ratio;
+        map.entry(provider.to_owned())
+            .or_insert_with(|| Arc::new(RetryBudget::new(ratio, 10.0)))
+            .clone()
+    }
+}

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::resilience::budget::Budget;
 
 /// One progress report.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,13 +62,13 @@ pub struct ToolContext {
     pub app: Arc<App>,
     pub progress: ProgressSink,
     pub cancel: CancellationToken,
-    /// When the call's time is up; everything the tool does spends from what is left.
-    pub deadline: tokio::time::Instant,
+    /// The call's one time budget: everything the tool does spends from what is left, and records where.
+    pub budget: Budget,
 }
 
 impl ToolContext {
     /// Time left before the deadline (zero once it has passed).
     pub fn remaining(&self) -> std::time::Duration {
-        self.deadline.saturating_duration_since(tokio::time::Instant::now())
+        self.budget.remaining()
     }
 }

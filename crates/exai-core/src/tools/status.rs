@@ -1,11 +1,12 @@
-//! `status`: uptime, providers and whether each has a key, concurrency limits, calls in flight.
+//! `status`: uptime, providers and whether each has a key, every concurrency limit (in use / capacity /
+//! queued), circuit-breaker states, and calls in flight — with the permit-leak check's verdict.
 
 use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{Hints, Profile, Tier, ToolContext, TypedTool};
-use crate::config::ProviderConfig;
 use crate::error::ToolError;
+use crate::resilience::breaker::BreakerState;
 
 pub struct Status;
 
@@ -24,31 +25,35 @@ pub struct Output {
     /// Tool calls since start, including this one.
     pub calls_total: u64,
     pub providers: Vec<ProviderStatus>,
-    pub limits: LimitsStatus,
+    /// The global limit, then each provider's that has seen traffic.
+    pub limits: Vec<LimitStatus>,
+    /// Calls one client session may run at once.
+    pub session_max_inflight: u32,
+    /// Circuits that have seen traffic, by `provider/model`.
+    pub circuits: Vec<CircuitStatus>,
+    /// False when more permits are held than calls are running: a leak (logged and counted).
+    pub permits_consistent: bool,
     pub tools_enabled: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProviderStatus {
-    pub name: &'static str,
+    pub name: String,
     pub has_key: bool,
-    pub base_url: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct LimitsStatus {
-    pub global_max_inflight: u32,
-    pub session_max_inflight: u32,
-    pub glm_max_inflight: u32,
-    pub kimi_max_inflight: u32,
+pub struct LimitStatus {
+    pub name: String,
+    pub in_use: u32,
+    pub capacity: u32,
+    pub waiting: usize,
 }
 
-fn provider(name: &'static str, p: &ProviderConfig) -> ProviderStatus {
-    ProviderStatus {
-        name,
-        has_key: p.api_key.is_some(),
-        base_url: p.base_url.to_string(),
-    }
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CircuitStatus {
+    pub target: String,
+    pub state: BreakerState,
 }
 
 impl TypedTool for Status {
@@ -56,26 +61,48 @@ impl TypedTool for Status {
     type Output = Output;
     const NAME: &'static str = "status";
     const TITLE: &'static str = "Server status";
-    const DESCRIPTION: &'static str = "Uptime, providers (key set or not), concurrency limits and calls in flight.";
+    const DESCRIPTION: &'static str = "Uptime, providers (key set or not), concurrency limits, circuit breakers and \
+calls in flight.";
     const TIER: Tier = Tier::Tier1;
     const PROFILE: Profile = Profile::Lean;
     const HINTS: Hints = Hints::LOCAL_QUERY;
 
     async fn call(ctx: ToolContext, _input: Input) -> Result<Output, ToolError> {
         let app = &ctx.app;
-        let (c, rt) = (&app.config, &app.runtime);
+        let (rt, res) = (&app.runtime, &app.resilience);
+        let inflight = rt.inflight();
         Ok(Output {
             uptime_secs: rt.uptime_secs(),
             started_at_unix: rt.started_unix(),
-            inflight_calls: rt.inflight(),
+            inflight_calls: inflight,
             calls_total: rt.calls_total(),
-            providers: vec![provider("glm", &c.providers.glm), provider("kimi", &c.providers.kimi)],
-            limits: LimitsStatus {
-                global_max_inflight: c.limits.global_max_inflight.get(),
-                session_max_inflight: c.limits.session_max_inflight.get(),
-                glm_max_inflight: c.limits.glm_max_inflight.get(),
-                kimi_max_inflight: c.limits.kimi_max_inflight.get(),
-            },
+            providers: app
+                .providers
+                .iter()
+                .map(|(name, p)| ProviderStatus {
+                    name: name.clone(),
+                    has_key: p.has_credentials(),
+                })
+                .collect(),
+            limits: res
+                .limits
+                .snapshot()
+                .into_iter()
+                .map(|(name, in_use, capacity, waiting)| LimitStatus {
+                    name,
+                    in_use,
+                    capacity,
+                    waiting,
+                })
+                .collect(),
+            session_max_inflight: app.config.limits.session_max_inflight.get(),
+            circuits: res
+                .breakers
+                .states()
+                .into_iter()
+                .map(|(target, state)| CircuitStatus { target, state })
+                .collect(),
+            permits_consistent: res.limits.check(inflight),
             tools_enabled: app.tools.names(),
         })
     }

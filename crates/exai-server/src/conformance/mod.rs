@@ -1,5 +1,5 @@
 //! MCP conformance-suite fixtures needing the request itself: rich content, resources, prompts, completion,
-//! logging, sampling/elicitation, MRTR and `x-mcp-header` tools. Served only with `--conformance-fixtures`.
+//! logging, sampling/elicitation, MRTR, `x-mcp-header` and tasks tools. Served only with `--conformance-fixtures`.
 
 // rmcp marks logging, sampling, roots and resources/subscribe deprecated (SEP-2577); the suite still checks them.
 #![allow(deprecated)]
@@ -19,6 +19,7 @@ mod mrtr;
 mod prompts;
 mod resources;
 mod session;
+mod tasks;
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -33,6 +34,8 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::Value;
+
+use crate::tasks::Tasks;
 
 /// Per-session fixture state (the HTTP service builds one handler per session).
 #[derive(Debug)]
@@ -74,6 +77,7 @@ pub fn tools() -> Vec<Tool> {
         logging::tools(),
         session::tools(),
         mrtr::tools(),
+        tasks::tools(),
     ]
     .concat()
 }
@@ -84,6 +88,7 @@ impl Conformance {
         &self,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        tasks: &Tasks,
     ) -> Option<Result<CallToolResponse, ErrorData>> {
         let name = request.name.as_ref();
         if let Some(result) = content::call(name) {
@@ -97,6 +102,9 @@ impl Conformance {
             return Some(result);
         }
         if let Some(result) = session::call(name, &args, context).await {
+            return Some(result);
+        }
+        if let Some(result) = tasks::call(request, context, tasks).await {
             return Some(result);
         }
         mrtr::call(request, context)
@@ -221,28 +229,42 @@ mod tests {
     }
 
     fn handler(fixtures: bool) -> crate::ExaiHandler {
+        handler_without(fixtures, &[])
+    }
+
+    fn handler_without(fixtures: bool, disabled: &[&str]) -> crate::ExaiHandler {
         let config = Config::load(&MapEnv::default(), None, &[]).unwrap();
         let selection = ToolSelection {
             profile: Profile::Full,
             enabled: vec![],
-            disabled: vec![],
+            disabled: disabled.iter().map(|s| s.to_string()).collect(),
         };
         let app = App::new(config, Arc::new(NoStore), Registry::select(&selection, fixtures));
         crate::ExaiHandler::new(app)
     }
 
     #[test]
-    fn a_normal_server_advertises_only_tools() {
+    fn a_normal_server_advertises_only_tools_and_the_tasks_extension() {
+        // `chat` (in the full profile) calls a model, so it may run as a task (SEP-2663).
         let caps = serde_json::to_value(handler(false).get_info().capabilities).unwrap();
-        assert_eq!(caps, serde_json::json!({"tools": {}}));
+        assert_eq!(
+            caps,
+            serde_json::json!({"tools": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}})
+        );
         assert!(handler(false).get_tool("test_image_content").is_none());
+    }
+
+    #[test]
+    fn without_a_model_tool_there_is_no_tasks_extension() {
+        let caps = serde_json::to_value(handler_without(false, &["chat"]).get_info().capabilities).unwrap();
+        assert_eq!(caps, serde_json::json!({"tools": {}}));
     }
 
     #[test]
     fn a_fixture_server_advertises_and_lists_the_fixtures() {
         let h = handler(true);
         let caps = serde_json::to_value(h.get_info().capabilities).unwrap();
-        for key in ["tools", "resources", "prompts", "completions", "logging"] {
+        for key in ["tools", "resources", "prompts", "completions", "logging", "extensions"] {
             assert!(caps.get(key).is_some(), "{key} missing from {caps}");
         }
         assert!(h.get_tool("test_image_content").is_some() && h.get_tool("version").is_some());

@@ -223,7 +223,10 @@ fn respond<T: From<InputRequiredResult>>(
     }
 }
 
-fn input_required(asks: Vec<(&'static str, Value)>, state: Option<String>) -> Result<InputRequiredResult, ErrorData> {
+pub(super) fn input_required(
+    asks: Vec<(&'static str, Value)>,
+    state: Option<String>,
+) -> Result<InputRequiredResult, ErrorData> {
     let mut requests = BTreeMap::new();
     for (key, ask) in asks {
         let ask: InputRequest = parse!(ask)?;
@@ -241,7 +244,7 @@ fn declared(caps: Option<ClientCapabilities>) -> Vec<&'static str> {
         .collect()
 }
 
-fn elicitation(message: &str, field: &str, kind: &str) -> Value {
+pub(super) fn elicitation(message: &str, field: &str, kind: &str) -> Value {
     json!({"method": "elicitation/create", "params": {"message": message, "requestedSchema": {
         "type": "object", "properties": {field: {"type": kind}}, "required": [field]}}})
 }
@@ -257,7 +260,7 @@ fn roots_request() -> Value {
 
 /// The answer to an elicitation: `None` when not answered yet, the field (or `declined`) when it was, and an
 /// error when the answer is malformed.
-fn elicited(responses: &InputResponses, key: &str, field: &str) -> Result<Option<String>, ErrorData> {
+pub(super) fn elicited(responses: &InputResponses, key: &str, field: &str) -> Result<Option<String>, ErrorData> {
     let Some(answer) = responses.get(key) else {
         return Ok(None);
     };

@@ -1,0 +1,190 @@
+//! Connection limits for the daemon: at most `total` open connections and `per_ip` per client address. A
+//! connection past either is answered with an HTTP 503 naming the limit and closed; counts drop with the socket.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The limits and the live counts.
+#[derive(Debug)]
+pub struct ConnLimits {
+    total: usize,
+    per_ip: usize,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+impl ConnLimits {
+    pub fn new(total: usize, per_ip: usize) -> Arc<Self> {
+        Arc::new(Self {
+            total,
+            per_ip,
+            open: Mutex::default(),
+        })
+    }
+
+    /// Open connections now (all clients).
+    pub fn open(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).0
+    }
+
+    /// Admits a connection from `ip`, or says which limit refused it.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, String> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.0 >= self.total {
+            return Err(format!(
+                "the server's connection limit ({}, EXAI_MAX_CONNECTIONS) is reached",
+                self.total
+            ));
+        }
+        let from_ip = open.1.entry(ip).or_insert(0);
+        if *from_ip >= self.per_ip {
+            return Err(format!(
+                "your address already has {} open connections (EXAI_MAX_CONNECTIONS_PER_IP)",
+                self.per_ip
+            ));
+        }
+        *from_ip += 1;
+        open.0 += 1;
+        metrics::gauge!("exai_open_connections", "transport" => "http").set(open.0 as f64);
+        Ok(ConnGuard {
+            limits: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// One admitted connection; dropping it gives its slot back.
+#[derive(Debug)]
+pub struct ConnGuard {
+    limits: Arc<ConnLimits>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut open = self.limits.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.0 -= 1;
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+        metrics::gauge!("exai_open_connections", "transport" => "http").set(open.0 as f64);
+    }
+}
+
+/// A TCP listener that enforces [`ConnLimits`].
+pub struct LimitedListener {
+    inner: TcpListener,
+    limits: Arc<ConnLimits>,
+}
+
+impl LimitedListener {
+    pub fn new(inner: TcpListener, limits: Arc<ConnLimits>) -> Self {
+        Self { inner, limits }
+    }
+}
+
+/// A counted connection.
+pub struct Counted {
+    stream: TcpStream,
+    _guard: ConnGuard,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = Counted;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Counted, SocketAddr) {
+        loop {
+            let (stream, addr) = match self.inner.accept().await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match self.limits.admit(addr.ip()) {
+                Ok(guard) => return (Counted { stream, _guard: guard }, addr),
+                Err(why) => {
+                    tracing::warn!(client = %addr, %why, "connection refused");
+                    metrics::counter!("exai_connections_refused_total", "transport" => "http").increment(1);
+                    tokio::spawn(refuse(stream, why));
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Answers a refused connection with a 503 that says why, then closes it.
+async fn refuse(mut stream: TcpStream, why: String) {
+    let body = serde_json::json!({ "error": "too_many_connections", "message": why }).to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.write_all(response.as_bytes())).await;
+    let _ = stream.shutdown().await;
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admits_up_to_the_limits_and_frees_on_drop() {
+        let limits = ConnLimits::new(3, 2);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let g1 = limits.admit(a).unwrap();
+        let _g2 = limits.admit(a).unwrap();
+        assert!(limits.admit(a).unwrap_err().contains("EXAI_MAX_CONNECTIONS_PER_IP"));
+        let _g3 = limits.admit(b).unwrap();
+        assert!(limits.admit(b).unwrap_err().contains("EXAI_MAX_CONNECTIONS)"));
+        assert_eq!(limits.open(), 3);
+        drop(g1);
+        assert_eq!(limits.open(), 2);
+        limits.admit(a).unwrap();
+    }
+}
