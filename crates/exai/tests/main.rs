@@ -3,6 +3,7 @@
 
 mod chat;
 mod cli;
+mod faults;
 mod http;
 mod resilience;
 mod stdio;
