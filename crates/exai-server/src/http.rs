@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use exai_core::app::App;
 use exai_core::config::Secret;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ExaiHandler;
 use crate::conn_limit::{ConnLimits, LimitedListener};
 use crate::inbound::{self, Decoded, Rejection};
-use crate::routes::health;
+use crate::routes::{admin, health};
 use crate::tasks::Tasks;
 
 /// The whole daemon app, ready to serve (or to drive with `oneshot` in tests).
@@ -53,14 +53,20 @@ pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let mut mcp_routes = Router::new()
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(limit, guard_mcp_request));
+    let mut admin_routes = Router::new()
+        .route("/admin/reset-circuits", post(admin::reset_circuits))
+        .with_state(Arc::clone(&app));
     if let Some(token) = http.token.clone() {
-        mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(Arc::new(token), require_bearer));
+        let token = Arc::new(token);
+        mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(Arc::clone(&token), require_bearer));
+        admin_routes = admin_routes.layer(middleware::from_fn_with_state(token, require_bearer));
     }
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(Arc::clone(&app))
         .merge(mcp_routes)
+        .merge(admin_routes)
 }
 
 /// Rejects a request without `Authorization: Bearer <http.token>` before anything runs.

@@ -51,6 +51,11 @@ pub enum Command {
         #[arg(long)]
         sim: bool,
     },
+    /// Operate a running daemon.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -76,6 +81,16 @@ pub enum Command {
         /// Latency profile: `zero` (no delay) or `realistic` (GLM 1-5 s, Kimi 2-10 s per answer).
         #[arg(long, default_value = "zero")]
         profile: exai_sim::LatencyProfile,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Close every circuit breaker of a running `exai serve` (authenticates with EXAI_HTTP_TOKEN when set).
+    ResetCircuits {
+        /// The daemon's base URL (default: http://EXAI_HTTP_HOST:EXAI_HTTP_PORT).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 

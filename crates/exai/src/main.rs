@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use exai_core::config::{Config, ProcessEnv};
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{AdminCommand, Cli, Command, ConfigCommand};
 
 fn main() -> ExitCode {
     // ring is the process's one rustls crypto provider (reqwest and sqlx alike); a second install is a no-op.
@@ -68,6 +68,9 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            Command::Admin {
+                command: AdminCommand::ResetCircuits { url },
+            } => commands::admin::reset_circuits(&config, url).await,
             Command::Tools { tokens, json } => commands::tools::run(&config, tokens, json),
             Command::Sim { port, host, profile } => commands::sim::run(&config, host, port, profile).await,
             Command::Config { .. } => unreachable!("handled above"),

@@ -115,3 +115,59 @@ async fn a_fallback_answer_names_the_model_asked_for_and_why() {
         .await;
     assert!(structured(&plain).get("fallback_reason").is_none());
 }
+
+#[tokio::test]
+async fn admin_reset_closes_open_circuits_and_needs_the_token() {
+    let sim = sim().await;
+    let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
+    let env = [
+        ("GLM_BASE_URL", glm.as_str()),
+        ("KIMI_BASE_URL", kimi.as_str()),
+        ("GLM_API_KEY", "k"),
+        ("EXAI_HTTP_TOKEN", "admin-secret"),
+        ("EXAI_RETRY_MAX_ATTEMPTS", "1"),
+        ("EXAI_BREAKER_FAILURES", "2"),
+        ("EXAI_BREAKER_COOLDOWN_SECS", "600"),
+    ];
+    let daemon = crate::support::Daemon::start(&env, &[]).await;
+    let call = |id: i64| {
+        let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"chat","arguments":{"prompt":"q","model":"glm"},
+            "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}});
+        reqwest::Client::new()
+            .post(daemon.url("/mcp"))
+            .bearer_auth("admin-secret")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "chat")
+            .body(body.to_string())
+            .send()
+    };
+    for id in 0..2 {
+        sim.push_script("glm-4.6", Script::status(503));
+        call(id).await.unwrap();
+    }
+    let tripped = call(3).await.unwrap().text().await.unwrap();
+    assert!(tripped.contains("circuit open for glm/glm-4.6"), "{tripped}");
+
+    let unauthorized = reqwest::Client::new()
+        .post(daemon.url("/admin/reset-circuits"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+
+    let out = crate::support::std_command(&[("EXAI_HTTP_TOKEN", "admin-secret")])
+        .args(["admin", "reset-circuits", "--url", &daemon.url("")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["reset"], 1);
+    assert_eq!(v["circuits"][0]["state"], "closed");
+
+    let after = call(4).await.unwrap().text().await.unwrap();
+    assert!(after.contains("sim: q"), "{after}");
+}

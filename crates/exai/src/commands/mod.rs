@@ -1,11 +1,13 @@
 //! One module per subcommand, plus the start-up shared by the serving ones.
 //!
 //! - `stdio`, `serve`: the two MCP front-ends.
+//! - `admin`: `exai admin reset-circuits`, against a running daemon.
 //! - `config`: `exai config check`.
 //! - `tools`: `exai tools [--tokens|--json]`.
 //! - `sim`: `exai sim`, the upstream simulator on its own.
 //! - `providers`: GLM, Kimi, custom endpoints (or the simulator) as the app's providers and models.
 
+pub mod admin;
 pub mod config;
 mod providers;
 pub mod serve;
