@@ -159,6 +159,16 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_timeout_must_fit_the_simple_tool_deadline() {
+        let toml = "[providers.custom.slow]\nbase_url = \"http://x/v1\"\nmodels = [\"m\"]\ntimeout_secs = 900\n";
+        let err = load(toml, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("providers.custom.slow.timeout_secs = \"900\"") && err.contains("SIMPLE_TOOL_TIMEOUT_SECS"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_custom_tables_name_the_key() {
         let err = load(
             "[providers.custom.glm]\nbase_url = \"ftp://x\"\nmodelz = [\"a\"]\n",

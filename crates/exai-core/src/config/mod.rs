@@ -184,6 +184,18 @@ impl Config {
             }
         }
         let custom = custom::validate(&custom_raw, env, &mut problems);
+        if let Some(simple) = raw
+            .get("timeouts.simple_tool_secs")
+            .and_then(|v| v.text.trim().parse::<u64>().ok())
+        {
+            for c in custom.iter().filter(|c| c.timeout.as_secs() > simple) {
+                problems.push(Problem::new(
+                    format!("exai.toml providers.custom.{}.timeout_secs", c.name),
+                    c.timeout.as_secs().to_string(),
+                    format!("longer than SIMPLE_TOOL_TIMEOUT_SECS ({simple} s): the call would time out first"),
+                ));
+            }
+        }
         let config = validate::typed(&raw, &mut problems).map(|c| Config {
             custom_providers: custom,
             ..c
