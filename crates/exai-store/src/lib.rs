@@ -9,4 +9,7 @@ mod queries;
 mod sqlite;
 
 pub use postgres::{PgStore, redact};
+
+/// How long a store waits for a connection or a lock unless configured (`timeouts.database_secs`).
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub use sqlite::SqliteStore;

@@ -27,8 +27,17 @@ impl PgStore {
         Self::connect_in_schema(url, None).await
     }
 
+    /// Like [`PgStore::connect`], waiting at most `timeout` for a connection (`timeouts.database_secs`).
+    pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        Self::open(url, None, timeout).await
+    }
+
     /// Like [`PgStore::connect`], but keeps every table in `schema` (created if missing).
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        Self::open(url, schema, crate::DEFAULT_TIMEOUT).await
+    }
+
+    async fn open(url: &str, schema: Option<&str>, timeout: Duration) -> Result<Self, StoreError> {
         let location = redact(url);
         let open_err = |message: String| StoreError::Open {
             location: location.clone(),
@@ -43,7 +52,7 @@ impl PgStore {
             }
             let pool = PgPoolOptions::new()
                 .max_connections(1)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(timeout)
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| open_err(e.to_string()))?;
@@ -55,7 +64,7 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(10)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(timeout)
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;

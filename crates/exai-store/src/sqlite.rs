@@ -26,6 +26,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and migrates it to the newest schema.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_timeout(data_dir, crate::DEFAULT_TIMEOUT).await
+    }
+
+    /// Like [`SqliteStore::open`], waiting at most `timeout` for a connection or a lock (`timeouts.database_secs`).
+    pub async fn open_with_timeout(data_dir: &Path, timeout: Duration) -> Result<Self, StoreError> {
         let open_err = |message: String| StoreError::Open {
             location: data_dir.display().to_string(),
             message,
@@ -38,11 +43,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(timeout)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(timeout)
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Open {

@@ -309,6 +309,12 @@ pub const KEYS: &[Key] = &[
         "While a model call waits upstream, send the caller a progress notification at least this often.",
     ),
     key(
+        "timeouts.database_secs",
+        "EXAI_DB_TIMEOUT_SECS",
+        "5",
+        "Longest the database may make a call wait for a connection or a lock.",
+    ),
+    key(
         "timeouts.tier1_secs",
         "EXAI_TIER1_TIMEOUT_SECS",
         "5",

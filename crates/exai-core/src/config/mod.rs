@@ -117,6 +117,7 @@ pub struct Limits {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
+    pub database: Duration,
     pub tier1: Duration,
     pub simple_tool: Duration,
     pub workflow_tool: Duration,

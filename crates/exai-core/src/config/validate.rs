@@ -249,10 +249,12 @@ fn limits(r: &mut Reader<'_>) -> Option<Limits> {
 
 /// Outer deadlines must cover the inner ones they contain; a violation names both keys.
 fn timeouts(r: &mut Reader<'_>, glm: Option<&ProviderConfig>, kimi: Option<&ProviderConfig>) -> Option<Timeouts> {
+    let database = r.secs("timeouts.database_secs");
     let tier1 = r.secs("timeouts.tier1_secs");
     let simple = r.secs("timeouts.simple_tool_secs");
     let workflow = r.secs("timeouts.workflow_tool_secs");
     let t = Timeouts {
+        database: database?,
         tier1: tier1?,
         simple_tool: simple?,
         workflow_tool: workflow?,
@@ -269,6 +271,15 @@ fn timeouts(r: &mut Reader<'_>, glm: Option<&ProviderConfig>, kimi: Option<&Prov
                 ),
             );
         }
+    }
+    if t.database > t.tier1 {
+        r.problem(
+            "timeouts.database_secs",
+            format!(
+                "longer than EXAI_TIER1_TIMEOUT_SECS ({} s): a status call could time out waiting on the database",
+                t.tier1.as_secs()
+            ),
+        );
     }
     if t.simple_tool > t.workflow_tool {
         r.problem(

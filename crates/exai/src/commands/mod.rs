@@ -46,12 +46,12 @@ async fn start(config: Config, options: Options, transport: &str) -> anyhow::Res
     crate::logging::init(&config.log);
     let store: Arc<dyn Store> = match &config.database_url {
         Some(url) => Arc::new(
-            PgStore::connect(url.expose())
+            PgStore::connect_with_timeout(url.expose(), config.timeouts.database)
                 .await
                 .context("connecting to PostgreSQL")?,
         ),
         None => Arc::new(
-            SqliteStore::open(&config.data_dir)
+            SqliteStore::open_with_timeout(&config.data_dir, config.timeouts.database)
                 .await
                 .context("opening the embedded database")?,
         ),
