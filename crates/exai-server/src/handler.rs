@@ -99,6 +99,7 @@ impl ExaiHandler {
         match tier {
             Tier::Tier1 => t.tier1,
             Tier::Simple => t.simple_tool,
+            Tier::Files => t.files_tool,
             Tier::Workflow => t.workflow_tool,
         }
     }
@@ -374,6 +375,8 @@ async fn run_tool(
         }),
         () = cancel.cancelled() => Err(ToolError::Cancelled { tool: name.clone() }),
     };
+    // This call's permits are back; more held than calls running would be a leak (logged and counted).
+    app.resilience.limits.check(app.runtime.inflight());
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     metrics::counter!("exai_tool_calls_total", "tool" => name.clone(), "status" => outcome_status(&outcome))
         .increment(1);

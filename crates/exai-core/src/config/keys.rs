@@ -327,6 +327,12 @@ pub const KEYS: &[Key] = &[
         "Deadline for simple tools (chat, challenge); must cover the provider timeouts.",
     ),
     key(
+        "timeouts.files_tool_secs",
+        "FILES_TOOL_TIMEOUT_SECS",
+        "500",
+        "Deadline for tier-3 file tools; between the simple-tool and workflow deadlines.",
+    ),
+    key(
         "timeouts.workflow_tool_secs",
         "WORKFLOW_TOOL_TIMEOUT_SECS",
         "600",

@@ -120,6 +120,7 @@ pub struct Timeouts {
     pub database: Duration,
     pub tier1: Duration,
     pub simple_tool: Duration,
+    pub files_tool: Duration,
     pub workflow_tool: Duration,
 }
 

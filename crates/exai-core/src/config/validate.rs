@@ -252,11 +252,13 @@ fn timeouts(r: &mut Reader<'_>, glm: Option<&ProviderConfig>, kimi: Option<&Prov
     let database = r.secs("timeouts.database_secs");
     let tier1 = r.secs("timeouts.tier1_secs");
     let simple = r.secs("timeouts.simple_tool_secs");
+    let files = r.secs("timeouts.files_tool_secs");
     let workflow = r.secs("timeouts.workflow_tool_secs");
     let t = Timeouts {
         database: database?,
         tier1: tier1?,
         simple_tool: simple?,
+        files_tool: files?,
         workflow_tool: workflow?,
     };
     for (inner_key, inner) in [("GLM_TIMEOUT_SECS", glm), ("KIMI_TIMEOUT_SECS", kimi)] {
@@ -281,11 +283,35 @@ fn timeouts(r: &mut Reader<'_>, glm: Option<&ProviderConfig>, kimi: Option<&Prov
             ),
         );
     }
-    if t.simple_tool > t.workflow_tool {
-        r.problem(
+    for (outer_key, outer, inner_key, inner) in [
+        (
+            "timeouts.simple_tool_secs",
+            t.simple_tool,
+            "EXAI_TIER1_TIMEOUT_SECS",
+            t.tier1,
+        ),
+        (
+            "timeouts.files_tool_secs",
+            t.files_tool,
+            "SIMPLE_TOOL_TIMEOUT_SECS",
+            t.simple_tool,
+        ),
+        (
             "timeouts.workflow_tool_secs",
-            format!("shorter than SIMPLE_TOOL_TIMEOUT_SECS ({} s)", t.simple_tool.as_secs()),
-        );
+            t.workflow_tool,
+            "FILES_TOOL_TIMEOUT_SECS",
+            t.files_tool,
+        ),
+    ] {
+        if inner > outer {
+            r.problem(
+                outer_key,
+                format!(
+                    "shorter than {inner_key} ({} s): tiers must not shrink",
+                    inner.as_secs()
+                ),
+            );
+        }
     }
     Some(t)
 }

@@ -146,11 +146,20 @@ impl Limiter {
     }
 
     fn granted(self: &Arc<Self>, permit: OwnedSemaphorePermit, waited: Duration, label: String) -> Permit {
-        metrics::histogram!("mcp_semaphore_wait_seconds", "limit" => label.clone()).record(waited.as_secs_f64());
-        metrics::gauge!("mcp_semaphore_current_value", "limit" => label).set(self.in_use() as f64);
+        metrics::histogram!("mcp_semaphore_wait_seconds", "limit" => label).record(waited.as_secs_f64());
+        self.publish();
         Permit {
             _permit: Some(permit),
             limiter: Arc::clone(self),
+        }
+    }
+
+    /// Publishes permits in use (and, for a provider limit, its concurrent upstream requests).
+    fn publish(&self) {
+        let in_use = self.in_use() as f64;
+        metrics::gauge!("mcp_semaphore_current_value", "limit" => self.label()).set(in_use);
+        if let Some(provider) = self.name.strip_prefix("provider ") {
+            metrics::gauge!("mcp_concurrent_requests", "provider" => provider.to_owned()).set(in_use);
         }
     }
 }
@@ -173,8 +182,7 @@ pub struct Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         drop(self._permit.take());
-        metrics::gauge!("mcp_semaphore_current_value", "limit" => self.limiter.label())
-            .set(self.limiter.in_use() as f64);
+        self.limiter.publish();
     }
 }
 

@@ -13,6 +13,8 @@ pub enum Tier {
     Tier1,
     /// chat, challenge: one model call.
     Simple,
+    /// Tools that move files to or through a provider (none yet; the tier and its deadline are ready).
+    Files,
     /// multi-step workflow tools.
     Workflow,
 }
