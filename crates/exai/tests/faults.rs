@@ -17,8 +17,10 @@ use crate::chat::{error_text, exai, sim, structured};
 use crate::support::Daemon;
 
 /// Short deadlines so faults resolve quickly; every provider cap fits inside the simple-tool deadline.
-const SHORT: [(&str, &str); 8] = [
+const SHORT: [(&str, &str); 10] = [
     ("SIMPLE_TOOL_TIMEOUT_SECS", "4"),
+    ("EXAI_TIER1_TIMEOUT_SECS", "3"),
+    ("EXAI_DB_TIMEOUT_SECS", "2"),
     ("GLM_TIMEOUT_SECS", "2"),
     ("KIMI_TIMEOUT_SECS", "2"),
     ("KIMI_WEB_SEARCH_TIMEOUT_SECS", "2"),
