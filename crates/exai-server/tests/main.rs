@@ -148,7 +148,11 @@ async fn stdio_cancelled_notification_drops_the_work_and_frees_the_slot() {
 
 #[tokio::test]
 async fn tier_deadline_ends_a_hung_call_with_a_timeout_tool_error() {
-    let f = fixture(Tier::Tier1, &[("EXAI_TIER1_TIMEOUT_SECS", "2"), ("EXAI_DB_TIMEOUT_SECS", "1")]).await;
+    let f = fixture(
+        Tier::Tier1,
+        &[("EXAI_TIER1_TIMEOUT_SECS", "2"), ("EXAI_DB_TIMEOUT_SECS", "1")],
+    )
+    .await;
     let mut pipe = Pipe::start(f.app.clone());
     pipe.initialize().await;
     // The database is open; from here the clock only moves when every task is idle.
