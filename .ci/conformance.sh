@@ -159,7 +159,7 @@ start_server() { # $1 = era; sets server_pid, server_url
   local era=$1 out=$2 data port=""
   data=$(mktemp -d "${TMPDIR:-/tmp}/exai-conformance-data.XXXXXX")
   tmp_dirs+=("$data")
-  "$bin" serve --host 127.0.0.1 --port 0 --data-dir "$data" --conformance-fixtures \
+  EXAI_WS_PORT=0 "$bin" serve --host 127.0.0.1 --port 0 --data-dir "$data" --conformance-fixtures \
     >"$out/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do # up to 30 s

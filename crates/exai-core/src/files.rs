@@ -1,15 +1,19 @@
-//! Files and images a caller passes to a model tool: absolute paths only, file text embedded within a
-//! token budget (an oversize file is refused with its size), images turned into data URLs for vision models.
+//! Files and images a caller passes to a model tool: absolute paths only, canonicalised and checked against the
+//! allowed roots (symlink escapes refused), text only and size-capped, embedded within a token budget.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
+use crate::config::FilesConfig;
 use crate::conversation::estimate_tokens;
 use crate::error::ToolError;
 
 /// Largest image accepted, before base64.
 const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Bytes inspected for NUL when deciding whether a file is binary.
+const BINARY_SNIFF_BYTES: usize = 8 * 1024;
 
 fn invalid(tool: &str, message: String) -> ToolError {
     ToolError::InvalidArguments {
@@ -18,27 +22,132 @@ fn invalid(tool: &str, message: String) -> ToolError {
     }
 }
 
-/// The files' contents as one block of text, and its token estimate. Each file must be an absolute path
-/// to a readable text file; the whole must fit `budget_tokens`.
-pub async fn embed(tool: &str, paths: &[String], budget_tokens: usize) -> Result<(String, usize), ToolError> {
-    let mut out = String::new();
-    let mut used = 0;
-    for path in paths {
+/// Where tools may read files from and how large a file may be (`files.*` in the config).
+#[derive(Debug, Clone)]
+pub struct FilePolicy {
+    /// Absolute directories; a file must resolve (symlinks followed) to a path inside one of them.
+    pub roots: Vec<PathBuf>,
+    pub max_file_bytes: u64,
+}
+
+impl FilePolicy {
+    pub fn new(config: &FilesConfig) -> Self {
+        Self {
+            roots: config.allowed_roots.clone(),
+            max_file_bytes: config.max_file_bytes,
+        }
+    }
+
+    /// Checks `path` and returns its canonical form: absolute, resolving inside an allowed root, a regular
+    /// file. Refusals name the path and the rule.
+    pub async fn check(&self, tool: &str, path: &str) -> Result<PathBuf, ToolError> {
         if !Path::new(path).is_absolute() {
             return Err(invalid(
                 tool,
                 format!("files must be absolute paths; `{path}` is relative"),
             ));
         }
-        let bytes = tokio::fs::read(path)
+        let canonical = tokio::fs::canonicalize(path)
             .await
             .map_err(|e| invalid(tool, format!("cannot read `{path}`: {e}")))?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            invalid(
+        let mut inside = false;
+        for root in &self.roots {
+            // A root that does not exist admits nothing; one reached through a symlink counts as its target.
+            if let Ok(root) = tokio::fs::canonicalize(root).await
+                && canonical.starts_with(&root)
+            {
+                inside = true;
+                break;
+            }
+        }
+        if !inside {
+            let roots = self
+                .roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let resolved = if canonical == Path::new(path) {
+                String::new()
+            } else {
+                format!(" resolves to `{}`, which", canonical.display())
+            };
+            return Err(invalid(
                 tool,
-                format!("`{path}` is not UTF-8 text; pass images in `images` instead"),
-            )
-        })?;
+                format!(
+                    "`{path}`{resolved} is outside the allowed roots ({roots}); add its directory to \
+                     files.allowed_roots (EXAI_ALLOWED_ROOTS) to allow it"
+                ),
+            ));
+        }
+        let meta = tokio::fs::metadata(&canonical)
+            .await
+            .map_err(|e| invalid(tool, format!("cannot read `{path}`: {e}")))?;
+        if !meta.is_file() {
+            return Err(invalid(tool, format!("`{path}` is not a regular file")));
+        }
+        Ok(canonical)
+    }
+
+    /// Checks `path` (see [`FilePolicy::check`]) and reads it as text: files over `max_file_bytes` and binary
+    /// files are refused, naming the file and the limit.
+    pub async fn read_text(&self, tool: &str, path: &str) -> Result<(PathBuf, String), ToolError> {
+        let canonical = self.check(tool, path).await?;
+        let size = tokio::fs::metadata(&canonical)
+            .await
+            .map_err(|e| invalid(tool, format!("cannot read `{path}`: {e}")))?
+            .len();
+        if size > self.max_file_bytes {
+            return Err(invalid(
+                tool,
+                format!(
+                    "`{path}` is {size} bytes; files may be at most {} bytes (files.max_file_bytes, \
+                     EXAI_MAX_FILE_BYTES); pass an excerpt instead",
+                    self.max_file_bytes
+                ),
+            ));
+        }
+        let bytes = tokio::fs::read(&canonical)
+            .await
+            .map_err(|e| invalid(tool, format!("cannot read `{path}`: {e}")))?;
+        let binary = bytes[..bytes.len().min(BINARY_SNIFF_BYTES)].contains(&0);
+        let text = (!binary)
+            .then(|| String::from_utf8(bytes).ok())
+            .flatten()
+            .ok_or_else(|| {
+                invalid(
+                    tool,
+                    format!(
+                        "`{path}` is a binary file (not UTF-8 text); only text files can be sent, images go in `images`"
+                    ),
+                )
+            })?;
+        Ok((canonical, text))
+    }
+}
+
+/// One file as a model sees it.
+pub fn block(path: &str, text: &str) -> String {
+    format!("\n--- BEGIN FILE: {path} ---\n{text}\n--- END FILE: {path} ---\n")
+}
+
+/// The files' contents as one block of text, and its token estimate. Each file must pass `policy`; the whole
+/// must fit `budget_tokens` (a file that does not fit is refused with its size).
+pub async fn embed(
+    tool: &str,
+    paths: &[String],
+    budget_tokens: usize,
+    policy: &FilePolicy,
+) -> Result<(String, usize), ToolError> {
+    let mut out = String::new();
+    let mut used = 0;
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        let (canonical, text) = policy.read_text(tool, path).await?;
+        if seen.contains(&canonical) {
+            continue;
+        }
+        seen.push(canonical);
         let cost = estimate_tokens(&text);
         if used + cost > budget_tokens {
             return Err(invalid(
@@ -53,15 +162,14 @@ pub async fn embed(tool: &str, paths: &[String], budget_tokens: usize) -> Result
             ));
         }
         used += cost;
-        out.push_str(&format!(
-            "\n--- BEGIN FILE: {path} ---\n{text}\n--- END FILE: {path} ---\n"
-        ));
+        out.push_str(&block(path, &text));
     }
     Ok((out, used))
 }
 
-/// Each image as a URL a vision model accepts: `data:`/`https:` URLs pass through, paths become data URLs.
-pub async fn image_urls(tool: &str, images: &[String]) -> Result<Vec<String>, ToolError> {
+/// Each image as a URL a vision model accepts: `data:`/`https:` URLs pass through, paths (checked against
+/// `policy`'s roots) become data URLs.
+pub async fn image_urls(tool: &str, images: &[String], policy: &FilePolicy) -> Result<Vec<String>, ToolError> {
     let mut urls = Vec::with_capacity(images.len());
     for image in images {
         if image.starts_with("data:image/") || image.starts_with("https://") {
@@ -90,7 +198,8 @@ pub async fn image_urls(tool: &str, images: &[String]) -> Result<Vec<String>, To
                 ));
             }
         };
-        let meta = tokio::fs::metadata(image)
+        let canonical = policy.check(tool, image).await?;
+        let meta = tokio::fs::metadata(&canonical)
             .await
             .map_err(|e| invalid(tool, format!("cannot read `{image}`: {e}")))?;
         if meta.len() > MAX_IMAGE_BYTES {
@@ -99,7 +208,7 @@ pub async fn image_urls(tool: &str, images: &[String]) -> Result<Vec<String>, To
                 format!("`{image}` is {} bytes; images may be at most 10 MiB", meta.len()),
             ));
         }
-        let bytes = tokio::fs::read(image)
+        let bytes = tokio::fs::read(&canonical)
             .await
             .map_err(|e| invalid(tool, format!("cannot read `{image}`: {e}")))?;
         urls.push(format!(
@@ -114,9 +223,17 @@ pub async fn image_urls(tool: &str, images: &[String]) -> Result<Vec<String>, To
 mod tests {
     use super::*;
 
+    fn policy(root: &Path, max: u64) -> FilePolicy {
+        FilePolicy {
+            roots: vec![root.to_path_buf()],
+            max_file_bytes: max,
+        }
+    }
+
     #[tokio::test]
     async fn embeds_files_within_budget_and_refuses_what_does_not_fit() {
         let dir = tempfile::tempdir().unwrap();
+        let policy = policy(dir.path(), 1 << 20);
         let small = dir.path().join("small.rs");
         let big = dir.path().join("big.rs");
         std::fs::write(&small, "fn main() {}\n").unwrap();
@@ -124,11 +241,14 @@ mod tests {
         let small = small.to_str().unwrap().to_owned();
         let big = big.to_str().unwrap().to_owned();
 
-        let (text, used) = embed("chat", std::slice::from_ref(&small), 1_000).await.unwrap();
+        let (text, used) = embed("chat", &[small.clone(), small.clone()], 1_000, &policy)
+            .await
+            .unwrap();
         assert!(text.contains("BEGIN FILE: ") && text.contains("fn main() {}"), "{text}");
+        assert_eq!(text.matches("BEGIN FILE").count(), 1, "a repeated file is sent once");
         assert!(used > 0 && used < 10);
 
-        let err = embed("chat", &[small, big.clone()], 1_000)
+        let err = embed("chat", &[small, big.clone()], 1_000, &policy)
             .await
             .unwrap_err()
             .to_string();
@@ -137,16 +257,71 @@ mod tests {
             "{err}"
         );
 
-        let err = embed("chat", &["relative.rs".to_owned()], 1_000)
+        let err = embed("chat", &["relative.rs".to_owned()], 1_000, &policy)
             .await
             .unwrap_err()
             .to_string();
         assert!(err.contains("absolute paths"), "{err}");
-        let err = embed("chat", &["/no/such/file.rs".to_owned()], 1_000)
+        let err = embed("chat", &["/no/such/file.rs".to_owned()], 1_000, &policy)
             .await
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot read `/no/such/file.rs`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn outside_roots_symlink_escapes_binary_and_oversize_files_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, "top secret").unwrap();
+        let policy = policy(root.path(), 100);
+        let read = |p: PathBuf| {
+            let policy = policy.clone();
+            async move { policy.read_text("debug", p.to_str().unwrap()).await }
+        };
+
+        let err = read(secret.clone()).await.unwrap_err().to_string();
+        assert!(
+            err.contains("outside the allowed roots") && err.contains("EXAI_ALLOWED_ROOTS"),
+            "{err}"
+        );
+
+        let traversal = root
+            .path()
+            .join("..")
+            .join(outside.path().file_name().unwrap())
+            .join("secret.txt");
+        let err = read(traversal).await.unwrap_err().to_string();
+        assert!(
+            err.contains("resolves to") && err.contains("outside the allowed roots"),
+            "{err}"
+        );
+
+        let link = root.path().join("link.txt");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let err = read(link).await.unwrap_err().to_string();
+        assert!(
+            err.contains("resolves to") && err.contains("outside the allowed roots"),
+            "{err}"
+        );
+
+        let binary = root.path().join("a.bin");
+        std::fs::write(&binary, [0u8, 159, 146, 150]).unwrap();
+        let err = read(binary).await.unwrap_err().to_string();
+        assert!(err.contains("binary file"), "{err}");
+
+        let big = root.path().join("big.txt");
+        std::fs::write(&big, "y".repeat(101)).unwrap();
+        let err = read(big).await.unwrap_err().to_string();
+        assert!(
+            err.contains("is 101 bytes") && err.contains("at most 100 bytes"),
+            "{err}"
+        );
+
+        let ok = root.path().join("ok.txt");
+        std::fs::write(&ok, "fine").unwrap();
+        assert_eq!(read(ok).await.unwrap().1, "fine");
     }
 
     #[tokio::test]
@@ -157,12 +332,16 @@ mod tests {
         let urls = image_urls(
             "chat",
             &[png.to_str().unwrap().to_owned(), "data:image/png;base64,AAAA".into()],
+            &policy(dir.path(), 1 << 20),
         )
         .await
         .unwrap();
         assert_eq!(urls[0], "data:image/png;base64,iVBORw==");
         assert_eq!(urls[1], "data:image/png;base64,AAAA");
-        let err = image_urls("chat", &["/x/a.bmp".into()]).await.unwrap_err().to_string();
+        let err = image_urls("chat", &["/x/a.bmp".into()], &policy(dir.path(), 1 << 20))
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a png"), "{err}");
     }
 }

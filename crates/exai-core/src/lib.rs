@@ -5,7 +5,8 @@
 //! - [`app`]: [`app::App`], the state shared by every call (config, store, runtime counters, tools).
 //! - [`tools`]: the tool trait, the registry (one line per tool) and one module per tool.
 //! - [`conversation`]: `continuation_id` threads: open, trim to a budget, record.
-//! - [`files`]: files and images passed to model tools, within a token budget.
+//! - [`files`]: files and images passed to model tools: allowed roots, size and text checks, token budgets.
+//! - [`workflow`]: the engine behind the multi-step workflow tools (debug, codereview, ...).
 //! - [`models`]: the model registry: names, aliases, capabilities, and `auto` selection.
 //! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
 //! - [`resilience`]: one time budget per call, owned permits, retries, circuit breakers, fallback chains.
@@ -26,6 +27,7 @@ pub mod resilience;
 pub mod runtime;
 pub mod store;
 pub mod tools;
+pub mod workflow;
 
 /// The crate version, reported by `exai --version` and the `version` tool.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

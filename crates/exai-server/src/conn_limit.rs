@@ -34,7 +34,7 @@ impl ConnLimits {
     }
 
     /// Admits a connection from `ip`, or says which limit refused it.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, String> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, String> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.0 >= self.total {
             return Err(format!(

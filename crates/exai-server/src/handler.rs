@@ -95,18 +95,23 @@ impl ExaiHandler {
     }
 
     fn deadline(&self, tier: Tier) -> Duration {
-        let t = &self.app.config.timeouts;
-        match tier {
-            Tier::Tier1 => t.tier1,
-            Tier::Simple => t.simple_tool,
-            Tier::Files => t.files_tool,
-            Tier::Workflow => t.workflow_tool,
-        }
+        deadline(&self.app, tier)
     }
 }
 
-/// The protocol versions as rmcp constants, in exai's (newest-first) order.
-fn protocol_versions() -> Vec<ProtocolVersion> {
+/// A tool tier's deadline (the call's one budget).
+pub(crate) fn deadline(app: &App, tier: Tier) -> Duration {
+    let t = &app.config.timeouts;
+    match tier {
+        Tier::Tier1 => t.tier1,
+        Tier::Simple => t.simple_tool,
+        Tier::Files => t.files_tool,
+        Tier::Workflow => t.workflow_tool,
+    }
+}
+
+/// The protocol versions as rmcp constants, in exai's (newest-first) order; built once.
+static PROTOCOL_VERSIONS: std::sync::LazyLock<Vec<ProtocolVersion>> = std::sync::LazyLock::new(|| {
     SUPPORTED_VERSIONS
         .iter()
         .map(|v| {
@@ -117,7 +122,7 @@ fn protocol_versions() -> Vec<ProtocolVersion> {
                 .unwrap_or_else(|| panic!("rmcp does not know protocol version {v}"))
         })
         .collect()
-}
+});
 
 /// Forwards tool progress as `notifications/progress` when the caller sent a progress token.
 fn progress_sink(context: &RequestContext<RoleServer>) -> ProgressSink {
@@ -156,11 +161,11 @@ impl ServerHandler for ExaiHandler {
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        Cow::Owned(protocol_versions())
+        Cow::Borrowed(PROTOCOL_VERSIONS.as_slice())
     }
 
     async fn discover(&self, _context: RequestContext<RoleServer>) -> Result<DiscoverResult, ErrorData> {
-        let versions = protocol_versions();
+        let versions = PROTOCOL_VERSIONS.clone();
         Ok(match self.fixtures {
             Some(_) => conformance::discover(versions, self.get_info()),
             None => DiscoverResult::from_server_info(versions, self.get_info()),
@@ -341,9 +346,7 @@ impl ServerHandler for ExaiHandler {
     }
 }
 
-/// Runs one tool call: takes its session's and then the global permit, and runs it under one budget (the tier's
-/// deadline) until it finishes, times out or `cancel` fires. Dropping the tool's future on timeout or cancellation
-/// stops everything it was doing; the permits, owned guards, go back on every path.
+/// Runs one tool call as an MCP result (see [`execute`]).
 async fn run_tool(
     app: Arc<App>,
     tool: Arc<dyn ExaiTool>,
@@ -353,6 +356,22 @@ async fn run_tool(
     progress: ProgressSink,
     cancel: CancellationToken,
 ) -> Result<CallToolResult, ErrorData> {
+    rescue::call_result(execute(app, tool, args, limit, session, progress, cancel).await)
+}
+
+/// Runs one tool call: takes its session's and then the global permit, and runs it under one budget (the tier's
+/// deadline) until it finishes, times out or `cancel` fires. Dropping the tool's future on timeout or cancellation
+/// stops everything it was doing; the permits, owned guards, go back on every path. Every transport's calls
+/// (MCP and the WebSocket daemon protocol) come through here.
+pub(crate) async fn execute(
+    app: Arc<App>,
+    tool: Arc<dyn ExaiTool>,
+    args: exai_core::tools::JsonObject,
+    limit: Duration,
+    session: String,
+    progress: ProgressSink,
+    cancel: CancellationToken,
+) -> Result<exai_core::tools::ToolOutput, ToolError> {
     let name = tool.spec().name.to_owned();
     let _inflight = app.runtime.enter();
     let started = Instant::now();
@@ -386,7 +405,7 @@ async fn run_tool(
         Ok(_) => tracing::info!(tool = %name, ms, "tool call returned a tool error"),
         Err(e) => tracing::warn!(tool = %name, ms, error = %e, "tool call failed"),
     }
-    rescue::call_result(outcome)
+    outcome
 }
 
 /// A bounded label for a call's outcome.

@@ -10,6 +10,7 @@
 //! - `conn_limit`: total and per-IP connection limits on the daemon's listener.
 //! - `routes`: plain HTTP routes (`/healthz`, `/readyz`).
 //! - `tasks`: the MCP Tasks extension (SEP-2663): model-backed calls as pollable background tasks.
+//! - `ws`: the WebSocket daemon endpoint: the EX-AI daemon protocol and MCP JSON-RPC, sessions, keepalive.
 
 pub mod catalog;
 mod conformance;
@@ -23,5 +24,6 @@ mod rescue;
 mod routes;
 pub mod stdio;
 mod tasks;
+pub mod ws;
 
 pub use handler::ExaiHandler;

@@ -38,9 +38,42 @@ pub fn call_result(outcome: Result<ToolOutput, ToolError>) -> Result<CallToolRes
     }
 }
 
+/// The WebSocket daemon protocol's error code for a failed call (the `code` of its `error` frame).
+pub fn ws_error_code(e: &ToolError) -> &'static str {
+    match e {
+        ToolError::UnknownTool { .. } => "TOOL_NOT_FOUND",
+        ToolError::InvalidArguments { .. } => "VALIDATION_ERROR",
+        ToolError::Timeout { .. } => "TIMEOUT",
+        ToolError::Cancelled { .. } => "CANCELLED",
+        ToolError::OverCapacity(_) => "OVER_CAPACITY",
+        ToolError::Unavailable(_)
+        | ToolError::Provider(_)
+        | ToolError::Exhausted { .. }
+        | ToolError::CircuitOpen(_) => "PROVIDER_ERROR",
+        ToolError::Internal(_) => "INTERNAL",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ws_error_codes_name_the_failure() {
+        let unknown = ToolError::UnknownTool {
+            name: "x".into(),
+            available: "version".into(),
+        };
+        assert_eq!(ws_error_code(&unknown), "TOOL_NOT_FOUND");
+        assert_eq!(ws_error_code(&ToolError::Cancelled { tool: "t".into() }), "CANCELLED");
+        assert_eq!(ws_error_code(&ToolError::Internal("x".into())), "INTERNAL");
+        let timeout = ToolError::Timeout {
+            tool: "t".into(),
+            after: Duration::from_secs(1),
+            spent: String::new(),
+        };
+        assert_eq!(ws_error_code(&timeout), "TIMEOUT");
+    }
     use std::time::Duration;
 
     #[test]

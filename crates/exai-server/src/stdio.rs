@@ -9,7 +9,7 @@ use exai_core::app::App;
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
-use rmcp::{RoleServer, ServiceExt};
+use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,23 @@ where
     W: AsyncWrite + Send + Unpin + 'static,
 {
     let max = app.config.limits.max_request_bytes;
+    serve_handler_on(ExaiHandler::new(app), max, input, output, shutdown).await
+}
+
+/// Serves any MCP handler on a byte pipe pair with the same line handling (`exai shim` serves its own handler
+/// this way); a line over `max` bytes is refused without buffering it.
+pub async fn serve_handler_on<H, R, W>(
+    handler: H,
+    max: usize,
+    input: R,
+    output: W,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    H: ServerHandler,
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
     let (out_tx, out_rx) = mpsc::channel::<String>(256);
     let (msg_tx, msg_rx) = mpsc::channel::<ClientJsonRpcMessage>(256);
     let writer = tokio::spawn(write_lines(output, out_rx));
@@ -37,7 +54,7 @@ where
         incoming: msg_rx,
         outgoing: out_tx,
     };
-    let result = match ExaiHandler::new(app).serve_with_ct(transport, shutdown).await {
+    let result = match handler.serve_with_ct(transport, shutdown).await {
         Ok(service) => service.waiting().await.map(drop).map_err(std::io::Error::other),
         Err(e) => Err(std::io::Error::other(e)),
     };

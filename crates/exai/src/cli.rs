@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "exai",
     version,
+    // A repeated flag takes its last value (wrappers can override what they were given).
+    args_override_self = true,
     about = "MCP server that lets coding assistants consult GLM, Kimi and other models"
 )]
 pub struct Cli {
@@ -50,6 +52,15 @@ pub enum Command {
         /// labelled provider `sim`, never GLM or Kimi.
         #[arg(long)]
         sim: bool,
+    },
+    /// MCP over stdin/stdout for one assistant, bridged to the shared daemon (`exai serve`) over WebSocket.
+    Shim {
+        /// The daemon's WebSocket (default ws://EXAI_WS_HOST:EXAI_WS_PORT, i.e. ws://127.0.0.1:8079).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Start `exai serve` in the background when no daemon answers.
+        #[arg(long)]
+        start_daemon: bool,
     },
     /// Operate a running daemon.
     Admin {

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod logging;
+mod shim;
 
 use std::process::ExitCode;
 
@@ -67,6 +68,15 @@ fn main() -> ExitCode {
                     },
                 )
                 .await
+            }
+            Command::Shim { url, start_daemon } => {
+                let global_args = commands::shim::global_args(cli.config.as_ref(), cli.data_dir.as_ref());
+                let options = commands::shim::ShimOptions {
+                    url,
+                    start_daemon,
+                    global_args,
+                };
+                commands::shim::run(config, options).await
             }
             Command::Admin {
                 command: AdminCommand::ResetCircuits { url },

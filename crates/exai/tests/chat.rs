@@ -234,7 +234,8 @@ async fn files_are_embedded_and_remembered_by_the_thread() {
     std::fs::write(&file, "pub fn answer() -> u32 { 42 }\n").unwrap();
     let path = file.to_str().unwrap();
     let sim = sim().await;
-    let mut raw = exai(&sim, &[]).await;
+    // Files must lie under an allowed root (default: the server's working directory).
+    let mut raw = exai(&sim, &[("EXAI_ALLOWED_ROOTS", dir.path().to_str().unwrap())]).await;
     let (_, r1) = raw
         .call(20, "chat", json!({"prompt": "Review this.", "files": [path]}), false)
         .await;

@@ -65,7 +65,7 @@ fn serving_refuses_unknown_tool_names_at_start_up() {
         "{err}"
     );
     assert!(
-        err.contains("known tools: version, status, health, listmodels, chat, challenge"),
+        err.contains("known tools: version, status, health, listmodels, chat, challenge, thinkdeep, debug, analyze, codereview, planner"),
         "{err}"
     );
 }
@@ -98,7 +98,17 @@ fn tools_lists_schemas_and_profiles_change_the_token_estimate() {
         .collect();
     assert_eq!(
         names,
-        ["version", "status", "health", "listmodels", "chat", "challenge"]
+        [
+            "version",
+            "status",
+            "health",
+            "listmodels",
+            "chat",
+            "challenge",
+            "thinkdeep",
+            "debug",
+            "codereview"
+        ]
     );
     assert!(
         v["tools"]

@@ -75,7 +75,17 @@ async fn rmcp_client_over_streamable_http_in_both_eras() {
         let names: Vec<&str> = listed.items.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(
             names,
-            ["version", "status", "health", "listmodels", "chat", "challenge"]
+            [
+                "version",
+                "status",
+                "health",
+                "listmodels",
+                "chat",
+                "challenge",
+                "thinkdeep",
+                "debug",
+                "codereview"
+            ]
         );
         let health = client.call_tool(CallToolRequestParams::new("health")).await.unwrap();
         let report = health.structured_content.unwrap();
@@ -123,7 +133,7 @@ async fn discover_advertises_versions_and_list_results_carry_cache_hints() {
     let v = jsonrpc(post(&daemon.url("/mcp"), &headers, body.to_string()).await).await;
     assert_eq!(v["result"]["ttlMs"], 300_000, "{v}");
     assert_eq!(v["result"]["cacheScope"], "public");
-    assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 6);
+    assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 9);
 }
 
 #[tokio::test]

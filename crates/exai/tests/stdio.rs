@@ -46,13 +46,23 @@ async fn rmcp_client_over_stdio_in_both_eras() {
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(
             names,
-            ["version", "status", "health", "listmodels", "chat", "challenge"],
+            [
+                "version",
+                "status",
+                "health",
+                "listmodels",
+                "chat",
+                "challenge",
+                "thinkdeep",
+                "debug",
+                "codereview"
+            ],
             "{version}"
         );
         for t in &tools {
             assert!(t.title.is_some() && t.output_schema.is_some(), "{}", t.name);
             let a = t.annotations.as_ref().unwrap();
-            let calls_a_model = t.name == "chat";
+            let calls_a_model = ["chat", "thinkdeep", "debug", "codereview"].contains(&t.name.as_ref());
             assert_eq!(
                 (a.read_only_hint, a.open_world_hint),
                 (Some(true), Some(calls_a_model)),

@@ -19,6 +19,8 @@ pub fn command(envs: &[(&str, &str)]) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
         .env("EXAI_LOG_LEVEL", "warn")
+        // `exai serve` also opens the WebSocket endpoint: a free port, so daemons in parallel tests never clash.
+        .env("EXAI_WS_PORT", "0")
         .envs(envs.iter().copied())
         .kill_on_drop(true);
     cmd
@@ -31,6 +33,7 @@ pub fn std_command(envs: &[(&str, &str)]) -> std::process::Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
         .env("EXAI_LOG_LEVEL", "warn")
+        .env("EXAI_WS_PORT", "0")
         .envs(envs.iter().copied());
     cmd
 }
@@ -43,6 +46,8 @@ pub fn crypto() {
 /// A running `exai serve`, killed on drop.
 pub struct Daemon {
     pub addr: SocketAddr,
+    /// The WebSocket endpoint's address (the second stdout line, `exai websocket on ws://ADDR`).
+    pub ws_addr: SocketAddr,
     _child: Child,
     _stdout: BufReader<ChildStdout>,
     _dir: TempDir,
@@ -71,8 +76,20 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .parse()
             .unwrap();
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line))
+            .await
+            .expect("exai serve printed no websocket line within 30 s")
+            .unwrap();
+        let ws_addr = line
+            .strip_prefix("exai websocket on ws://")
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no websocket address in {line:?}"))
+            .parse()
+            .unwrap();
         Self {
             addr,
+            ws_addr,
             _child: child,
             _stdout: stdout,
             _dir: dir,
@@ -81,6 +98,10 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/", self.ws_addr)
     }
 }
 

@@ -29,6 +29,10 @@ pub struct Config {
     /// PostgreSQL instead of SQLite when set.
     pub database_url: Option<Secret>,
     pub conversations: ConversationConfig,
+    /// Where tools may read files from, and how large a file may be.
+    pub files: FilesConfig,
+    /// Workflow tools (debug, codereview, ...).
+    pub workflow: WorkflowConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub ws: WsConfig,
@@ -50,6 +54,19 @@ pub struct Config {
 pub struct ConversationConfig {
     pub ttl: Duration,
     pub max_turns: NonZeroU32,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// Absolute directories; a file must resolve inside one of them.
+    pub allowed_roots: Vec<PathBuf>,
+    pub max_file_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WorkflowConfig {
+    /// Most steps one investigation may take before it is ended.
+    pub max_steps: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +98,13 @@ pub struct WsConfig {
     pub host: IpAddr,
     pub port: u16,
     pub token: Option<Secret>,
+    pub hello_timeout: Duration,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub session_grace: Duration,
+    pub max_sessions: NonZeroU32,
+    pub max_frame_bytes: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::keys::by_path;
 use super::{
-    Config, ConversationConfig, HttpConfig, Limits, LogConfig, LogFormat, Problem, ProviderConfig, ProvidersConfig,
-    RawSettings, Secret, Timeouts, ToolSelection, WsConfig, mask,
+    Config, ConversationConfig, FilesConfig, HttpConfig, Limits, LogConfig, LogFormat, Problem, ProviderConfig,
+    ProvidersConfig, RawSettings, Secret, Timeouts, ToolSelection, WorkflowConfig, WsConfig, mask,
 };
 use crate::tools::{Profile, registry};
 
@@ -146,6 +146,8 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     let ttl = r.secs("conversations.ttl_secs");
     let heartbeat = r.secs("progress.heartbeat_secs");
     let max_turns = r.non_zero("conversations.max_turns");
+    let files = files(&mut r);
+    let max_steps = r.non_zero("workflow.max_steps");
     let profile = match r.text("tools.profile").parse::<Profile>() {
         Ok(p) => Some(p),
         Err(()) => {
@@ -165,6 +167,34 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     })();
     let ws_host = r.parse::<IpAddr>("ws.host", "an IP address such as 127.0.0.1 or ::1");
     let ws_port = r.parse::<u16>("ws.port", "a port number from 0 to 65535");
+    let ws = (|| {
+        let hello_timeout = r.secs("ws.hello_timeout_secs");
+        let ping_interval = r.secs("ws.ping_interval_secs");
+        let ping_timeout = r.secs("ws.ping_timeout_secs");
+        let idle_timeout = r.secs("ws.idle_timeout_secs");
+        let session_grace = r.secs("ws.session_grace_secs");
+        let max_sessions = r.non_zero("ws.max_sessions");
+        let max_frame_bytes: Option<usize> = r.parse("ws.max_frame_bytes", "a byte count from 1024 up");
+        let max_frame_bytes = max_frame_bytes.filter(|b| {
+            let ok = *b >= 1024;
+            if !ok {
+                r.problem("ws.max_frame_bytes", "expected a byte count from 1024 up");
+            }
+            ok
+        });
+        Some(WsConfig {
+            host: ws_host?,
+            port: ws_port?,
+            token: r.optional_secret("ws.token"),
+            hello_timeout: hello_timeout?,
+            ping_interval: ping_interval?,
+            ping_timeout: ping_timeout?,
+            idle_timeout: idle_timeout?,
+            session_grace: session_grace?,
+            max_sessions: max_sessions?,
+            max_frame_bytes: max_frame_bytes?,
+        })
+    })();
     let enabled = r.tool_names("tools.enabled");
     let disabled = r.tool_names("tools.disabled");
     let glm = provider(&mut r, "glm");
@@ -180,13 +210,11 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             ttl: ttl?,
             max_turns: max_turns?,
         },
+        files: files?,
+        workflow: WorkflowConfig { max_steps: max_steps? },
         log: LogConfig { format: format?, level },
         http: http?,
-        ws: WsConfig {
-            host: ws_host?,
-            port: ws_port?,
-            token: r.optional_secret("ws.token"),
-        },
+        ws: ws?,
         tools: ToolSelection {
             profile: profile?,
             enabled,
@@ -199,6 +227,27 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         progress_heartbeat: heartbeat?,
         resilience: resilience?,
         settings: RawSettings::new(),
+    })
+}
+
+/// `files.allowed_roots` (absolute directories; none set means the working directory) and `files.max_file_bytes`.
+fn files(r: &mut Reader<'_>) -> Option<FilesConfig> {
+    let mut allowed_roots: Vec<PathBuf> = r.list("files.allowed_roots").into_iter().map(PathBuf::from).collect();
+    if allowed_roots.iter().any(|p| !p.is_absolute()) {
+        r.problem("files.allowed_roots", "expected a comma list of absolute directories");
+        return None;
+    }
+    if allowed_roots.is_empty() {
+        allowed_roots.push(std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")));
+    }
+    let max_file_bytes: u64 = r.parse("files.max_file_bytes", "a byte count from 1 up")?;
+    if max_file_bytes == 0 {
+        r.problem("files.max_file_bytes", "expected a byte count from 1 up");
+        return None;
+    }
+    Some(FilesConfig {
+        allowed_roots,
+        max_file_bytes,
     })
 }
 

@@ -107,13 +107,14 @@ search and multi-turn threads via continuation_id.";
                 all_files.push(f.clone());
             }
         }
-        let (file_text, file_tokens) = files::embed("chat", &all_files, budget / 2).await?;
+        let policy = files::FilePolicy::new(&app.config.files);
+        let (file_text, file_tokens) = files::embed("chat", &all_files, budget / 2, &policy).await?;
         let history = thread.history(budget.saturating_sub(file_tokens));
 
         let mut user_parts = vec![Part::Text {
             text: format!("{}{file_text}", input.prompt),
         }];
-        for url in files::image_urls("chat", &input.images).await? {
+        for url in files::image_urls("chat", &input.images, &policy).await? {
             user_parts.push(Part::ImageUrl { url });
         }
         let mut messages = vec![Message::text(Role::System, SYSTEM_PROMPT)];

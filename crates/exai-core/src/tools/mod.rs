@@ -7,19 +7,25 @@
 //! - `registry`: the catalogue of every tool and the selection from `tools.*` config.
 //! - `version`, `status`, `health`, `listmodels`: the tier-1 tools.
 //! - `chat`, `challenge`: ask another model; make the caller re-examine a claim.
+//! - `thinkdeep`, `debug`, `analyze`, `codereview`, `planner`: workflow tools, thin definitions on `crate::workflow`.
 //! - `model_call`: one model call as every model tool makes it (streaming progress, heartbeats, [`model_call::Answer`]).
 //! - `fixtures`: tools the MCP conformance suite calls; registered only with `--conformance-fixtures`.
 
+mod analyze;
 mod challenge;
-mod chat;
+pub(crate) mod chat;
+mod codereview;
 mod context;
+mod debug;
 pub mod fixtures;
 pub mod health;
 mod listmodels;
 pub mod model_call;
+mod planner;
 pub mod registry;
 mod spec;
 mod status;
+mod thinkdeep;
 mod typed;
 mod version;
 

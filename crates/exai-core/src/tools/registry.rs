@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use super::{Tool, Typed, challenge, chat, fixtures, health, listmodels, status, version};
+use super::{
+    Tool, Typed, analyze, challenge, chat, codereview, debug, fixtures, health, listmodels, planner, status, thinkdeep,
+    version,
+};
 use crate::config::ToolSelection;
 
 /// Every user-facing tool, in listing order. Add a tool here with one line.
@@ -15,6 +18,11 @@ fn catalog() -> Vec<Arc<dyn Tool>> {
         Arc::new(Typed::<listmodels::ListModels>::new()),
         Arc::new(Typed::<chat::Chat>::new()),
         Arc::new(Typed::<challenge::Challenge>::new()),
+        Arc::new(Typed::<thinkdeep::ThinkDeep>::new()),
+        Arc::new(Typed::<debug::Debugger>::new()),
+        Arc::new(Typed::<analyze::Analyze>::new()),
+        Arc::new(Typed::<codereview::CodeReview>::new()),
+        Arc::new(Typed::<planner::Planner>::new()),
     ]
 }
 

@@ -256,7 +256,15 @@ mod tests {
 
     #[test]
     fn without_a_model_tool_there_is_no_tasks_extension() {
-        let caps = serde_json::to_value(handler_without(false, &["chat"]).get_info().capabilities).unwrap();
+        let caps = serde_json::to_value(
+            handler_without(
+                false,
+                &["chat", "thinkdeep", "debug", "analyze", "codereview", "planner"],
+            )
+            .get_info()
+            .capabilities,
+        )
+        .unwrap();
         assert_eq!(caps, serde_json::json!({"tools": {}}));
     }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the start-up shared by the serving ones.
 //!
 //! - `stdio`, `serve`: the two MCP front-ends.
+//! - `shim`: `exai shim`, stdio MCP bridged to the daemon's WebSocket (pieces in `crate::shim`).
 //! - `admin`: `exai admin reset-circuits`, against a running daemon.
 //! - `config`: `exai config check`.
 //! - `tools`: `exai tools [--tokens|--json]`.
@@ -11,6 +12,7 @@ pub mod admin;
 pub mod config;
 mod providers;
 pub mod serve;
+pub mod shim;
 pub mod sim;
 pub mod stdio;
 pub mod tools;

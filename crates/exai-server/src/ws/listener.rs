@@ -1,0 +1,96 @@
+//! The WebSocket listener: each TCP connection is counted against the daemon's connection limits; one past a
+//! limit is still upgraded, then closed at once with 1008 and a reason naming the limit (see `mod.rs`).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::conn_limit::{ConnGuard, ConnLimits};
+
+/// A TCP listener that admits every connection but remembers which ones a limit refused.
+pub(super) struct WsListener {
+    inner: TcpListener,
+    limits: Arc<ConnLimits>,
+}
+
+impl WsListener {
+    pub(super) fn new(inner: TcpListener, limits: Arc<ConnLimits>) -> Self {
+        Self { inner, limits }
+    }
+}
+
+/// An accepted connection: its slot (dropped with the socket), or why it was refused.
+pub(super) struct Admitted {
+    stream: TcpStream,
+    admission: Result<ConnGuard, String>,
+}
+
+/// What the upgrade handler learns about its connection.
+#[derive(Debug, Clone)]
+pub(super) struct Admission {
+    pub addr: SocketAddr,
+    /// Set when a connection limit refused this connection: the reason, naming the limit.
+    pub refused: Option<String>,
+}
+
+impl Connected<IncomingStream<'_, WsListener>> for Admission {
+    fn connect_info(stream: IncomingStream<'_, WsListener>) -> Self {
+        Self {
+            addr: *stream.remote_addr(),
+            refused: stream.io().admission.as_ref().err().cloned(),
+        }
+    }
+}
+
+impl axum::serve::Listener for WsListener {
+    type Io = Admitted;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Admitted, SocketAddr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    let admission = self.limits.admit(addr.ip());
+                    if let Err(why) = &admission {
+                        tracing::warn!(client = %addr, %why, "websocket connection refused");
+                        metrics::counter!("exai_connections_refused_total", "transport" => "ws").increment(1);
+                    }
+                    return (Admitted { stream, admission }, addr);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "websocket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl AsyncRead for Admitted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Admitted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,182 @@
+//! The WebSocket daemon endpoint (`exai serve`, `EXAI_WS_HOST`:`EXAI_WS_PORT`): the EX-AI daemon protocol and MCP
+//! JSON-RPC on one socket, chosen by the first frame. The protocol is documented in `docs/ws-protocol.md`.
+//!
+//! - `listener`: connection limits (refusal: upgrade, then close 1008).
+//! - `frames`: the daemon protocol's frames. `conn`: one daemon-protocol connection. `calls`: one `call_tool`.
+//! - `session`: sessions that survive reconnects. `writer`: each connection's one writer task.
+//! - `mcp`: MCP JSON-RPC over the socket.
+
+mod calls;
+mod conn;
+mod frames;
+mod listener;
+mod mcp;
+mod session;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use exai_core::app::App;
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog;
+use crate::conn_limit::ConnLimits;
+use listener::{Admission, WsListener};
+use session::Sessions;
+
+/// What every WebSocket connection of one daemon shares.
+pub(crate) struct WsState {
+    app: Arc<App>,
+    sessions: Arc<Sessions>,
+    shutdown: CancellationToken,
+    /// `list_tools_res`'s `tools`: the enabled tools' MCP definitions.
+    tools: Value,
+    conns: AtomicU64,
+}
+
+impl WsState {
+    fn next_conn(&self) -> u64 {
+        self.conns.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether `presented` matches `EXAI_WS_TOKEN` (anything does when it is unset).
+    fn token_ok(&self, presented: Option<&str>) -> bool {
+        match &self.app.config.ws.token {
+            None => true,
+            Some(token) => presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.expose().as_bytes())),
+        }
+    }
+}
+
+/// Serves WebSocket clients on `listener` until `shutdown` fires (each connection is then closed with 1001).
+/// Connections count against `EXAI_MAX_CONNECTIONS` / `EXAI_MAX_CONNECTIONS_PER_IP`, separately from HTTP.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) -> std::io::Result<()> {
+    let l = &app.config.limits;
+    let limits = ConnLimits::new(
+        l.max_connections.get() as usize,
+        l.max_connections_per_ip.get() as usize,
+    );
+    let ws = &app.config.ws;
+    let sessions = Sessions::new(ws.max_sessions.get() as usize, ws.session_grace, shutdown.child_token());
+    let tools = serde_json::to_value(catalog::definitions(&app.tools)).unwrap_or_default();
+    let state = Arc::new(WsState {
+        app,
+        sessions,
+        shutdown: shutdown.clone(),
+        tools,
+        conns: AtomicU64::new(0),
+    });
+    let router = Router::new().fallback(upgrade).with_state(state);
+    axum::serve(
+        WsListener::new(listener, limits),
+        router.into_make_service_with_connect_info::<Admission>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}
+
+/// Upgrades any path; a plain HTTP request gets 426 saying what this port is.
+async fn upgrade(
+    State(state): State<Arc<WsState>>,
+    ConnectInfo(admission): ConnectInfo<Admission>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        let message = "this is exai's WebSocket endpoint: connect with a WebSocket client (see docs/ws-protocol.md)";
+        return (StatusCode::UPGRADE_REQUIRED, message).into_response();
+    };
+    // MCP JSON-RPC clients have no `hello`: with EXAI_WS_TOKEN set they present it on the upgrade request.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|v| v.trim().to_owned())
+        .or_else(|| {
+            uri.query()?
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("token=").map(str::to_owned))
+        });
+    let bearer_ok = state.token_ok(bearer.as_deref());
+    let max = state.app.config.ws.max_frame_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| handle(socket, state, admission, bearer_ok))
+}
+
+/// Picks the protocol from the first frame (within the hello timeout) and serves it.
+async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission, bearer_ok: bool) {
+    use axum::extract::ws::Message;
+    if let Some(why) = admission.refused {
+        let _ = futures::SinkExt::send(&mut socket, writer::close_message(1008, &why)).await;
+        return;
+    }
+    let hello_timeout = state.app.config.ws.hello_timeout;
+    let first = tokio::time::timeout(hello_timeout, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Binary(_))) => {
+                    return Err(Some((
+                        4001,
+                        "expected a JSON text frame first (hello or JSON-RPC)".to_owned(),
+                    )));
+                }
+                Some(Ok(Message::Close(_))) | None => return Err(None),
+                Some(Err(e)) => return Err(conn::read_error(&e, &state)),
+            }
+        }
+    })
+    .await;
+    let first = match first {
+        Err(_) => {
+            let secs = hello_timeout.as_secs();
+            let reason = format!("no hello within {secs} s (EXAI_WS_HELLO_TIMEOUT_SECS)");
+            let _ = futures::SinkExt::send(&mut socket, writer::close_message(4002, &reason)).await;
+            return;
+        }
+        Ok(Err(close)) => {
+            if let Some((code, reason)) = close {
+                let _ = futures::SinkExt::send(&mut socket, writer::close_message(code, &reason)).await;
+            }
+            return;
+        }
+        Ok(Ok(text)) => text,
+    };
+    let is_jsonrpc = serde_json::from_str::<Value>(&first)
+        .ok()
+        .is_some_and(|v| v.get("jsonrpc").is_some());
+    if is_jsonrpc {
+        if !bearer_ok {
+            let reason = "unauthorized: send EXAI_WS_TOKEN as `Authorization: Bearer` or `?token=`";
+            let _ = futures::SinkExt::send(&mut socket, writer::close_message(4003, reason)).await;
+            return;
+        }
+        return mcp::serve(socket, first, state).await;
+    }
+    match frames::parse(&first) {
+        Ok(frames::Inbound::Hello { token, session_id }) => {
+            conn::run(socket, token, session_id, state, admission.addr).await;
+        }
+        _ => {
+            let reason = "expected a hello frame first: {\"op\":\"hello\",\"token\":…}";
+            let _ = futures::SinkExt::send(&mut socket, writer::close_message(4001, reason)).await;
+        }
+    }
+}
+
+/// Compares without an early exit, so the time taken says nothing about how much of a guess matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,369 @@
+//! Workflow tools end to end over stdio, the expert model answered by the upstream simulator: a full `debug` run,
+//! an early `certain` ending, the safety cap, backtracking, a run continued after a restart (and by `chat`),
+//! file allow-list refusals (traversal, symlink escape, oversize) and validation errors naming the field.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::chat::{Raw, error_text, exai, sim, structured};
+
+/// A step's arguments; `extra` is merged in.
+fn step(n: u32, total: u32, next: bool, findings: &str, extra: Value) -> Value {
+    let mut v = json!({
+        "step": format!("step {n}"),
+        "step_number": n,
+        "total_steps": total,
+        "next_step_required": next,
+        "findings": findings,
+    });
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+/// The text of the last message sent upstream in `req`.
+fn last_text(req: &exai_sim::Recorded) -> String {
+    match &req.messages().last().unwrap()["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+        other => other.to_string(),
+    }
+}
+
+fn id_of(reply: &Value) -> String {
+    structured(reply)["continuation_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_three_step_debug_run_records_steps_then_asks_the_expert_with_findings_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache.rs");
+    std::fs::write(&file, "fn evict() { /* never called */ }\n").unwrap();
+    let path = file.to_str().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_ALLOWED_ROOTS", root)]).await;
+
+    let (_, r1) = raw
+        .call(
+            1,
+            "debug",
+            step(1, 3, true, "memory grows on every request", json!({})),
+            false,
+        )
+        .await;
+    let s1 = structured(&r1);
+    assert_eq!(s1["status"], "in_progress", "{s1}");
+    let guidance = s1["guidance"].as_str().unwrap();
+    assert!(
+        guidance.contains("step 2") && guidance.contains("No hypothesis yet"),
+        "{guidance}"
+    );
+    let id = id_of(&r1);
+
+    let extra = json!({"continuation_id": id, "relevant_files": [path], "hypothesis": "evict is never called",
+        "confidence": "medium", "files_checked": [path]});
+    let (_, r2) = raw
+        .call(
+            2,
+            "debug",
+            step(2, 3, true, "the cache has no eviction", extra.clone()),
+            false,
+        )
+        .await;
+    assert_eq!(structured(&r2)["steps_recorded"], 2);
+    assert!(sim.chat_requests().is_empty(), "intermediate steps call no model");
+
+    let mut last = extra;
+    last["confidence"] = json!("high");
+    last["issues_found"] = json!([{"severity": "high", "description": "unbounded cache", "location": "cache.rs:1"}]);
+    let (progress, r3) = raw
+        .call(3, "debug", step(3, 3, false, "evict() has no caller", last), true)
+        .await;
+    let s3 = structured(&r3);
+    assert_eq!(s3["status"], "complete", "{s3}");
+    assert_eq!(s3["continuation_id"], id.as_str());
+    assert_eq!(s3["expert_analysis"]["provider"], "sim");
+    assert_eq!(s3["findings"].as_array().unwrap().len(), 3);
+    assert_eq!(s3["issues_by_severity"][0]["severity"], "high");
+    assert_eq!(s3["files_sent"], json!([path]));
+    assert!(!s3["next_actions"].as_array().unwrap().is_empty());
+    assert!(!progress.is_empty(), "the expert's answer streams as progress");
+
+    let reqs = sim.chat_requests();
+    assert_eq!(reqs.len(), 1, "exactly one expert call, on the last step");
+    let sent = last_text(&reqs[0]);
+    for needle in [
+        "memory grows on every request",
+        "the cache has no eviction",
+        "evict() has no caller",
+        "evict is never called",
+        "[high] unbounded cache",
+        "fn evict() { /* never called */ }",
+        path,
+    ] {
+        assert!(sent.contains(needle), "expert request lacks {needle:?}:\n{sent}");
+    }
+    assert_eq!(s3["expert_analysis"]["content"], format!("sim: {sent}"));
+}
+
+#[tokio::test]
+async fn certain_confidence_ends_the_run_without_an_expert_call() {
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[]).await;
+    let (_, r1) = raw
+        .call(1, "codereview", step(1, 4, true, "read it", json!({})), false)
+        .await;
+    let extra = json!({"continuation_id": id_of(&r1), "confidence": "certain",
+        "issues_found": [{"severity": "low", "description": "typo in a comment"}]});
+    let (_, r2) = raw
+        .call(2, "codereview", step(2, 4, true, "only a typo", extra), false)
+        .await;
+    let s = structured(&r2);
+    assert_eq!(
+        (s["status"].as_str(), s["next_step_required"].as_bool()),
+        (Some("complete"), Some(false))
+    );
+    assert_eq!(s["expert_skipped"], "confidence is certain");
+    assert!(s.get("expert_analysis").is_none(), "{s}");
+    assert!(sim.chat_requests().is_empty(), "no expert call when certain");
+}
+
+#[tokio::test]
+async fn the_safety_cap_ends_a_runaway_loop_with_a_clear_message() {
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_WORKFLOW_MAX_STEPS", "3"), ("EXAI_TOOL_PROFILE", "full")]).await;
+    let no_expert = json!({"use_assistant_model": false});
+    let (_, r1) = raw
+        .call(1, "analyze", step(1, 10, true, "a", no_expert.clone()), false)
+        .await;
+    let id = id_of(&r1);
+    let mut extra = no_expert;
+    extra["continuation_id"] = json!(id);
+    let (_, r2) = raw
+        .call(2, "analyze", step(2, 10, true, "b", extra.clone()), false)
+        .await;
+    assert_eq!(structured(&r2)["status"], "in_progress");
+    let (_, r3) = raw.call(3, "analyze", step(3, 10, true, "c", extra), false).await;
+    let s = structured(&r3);
+    assert_eq!(s["status"], "step_cap_reached", "{s}");
+    assert_eq!(s["next_step_required"], false);
+    let note = s["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("safety cap reached") && note.contains("EXAI_WORKFLOW_MAX_STEPS = 3"),
+        "{note}"
+    );
+    let text = r3["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("stopped by the safety cap"), "{text}");
+    assert!(sim.chat_requests().is_empty());
+}
+
+#[tokio::test]
+async fn backtracking_discards_later_steps_and_the_expert_never_sees_them() {
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[]).await;
+    let (_, r1) = raw
+        .call(1, "thinkdeep", step(1, 5, true, "kept finding", json!({})), false)
+        .await;
+    let id = id_of(&r1);
+    let cont = json!({"continuation_id": id});
+    raw.call(2, "thinkdeep", step(2, 5, true, "wrong turn A", cont.clone()), false)
+        .await;
+    raw.call(3, "thinkdeep", step(3, 5, true, "wrong turn B", cont.clone()), false)
+        .await;
+    let mut back = cont.clone();
+    back["backtrack_from_step"] = json!(2);
+    let (_, r4) = raw
+        .call(4, "thinkdeep", step(2, 5, true, "better path", back), false)
+        .await;
+    let s = structured(&r4);
+    assert_eq!(s["steps_recorded"], 2, "{s}");
+    assert!(
+        s["notes"][0].as_str().unwrap().contains("discarded step(s) 2, 3"),
+        "{s}"
+    );
+
+    let mut bad = cont.clone();
+    bad["backtrack_from_step"] = json!(3);
+    let (_, err) = raw.call(5, "thinkdeep", step(3, 5, true, "x", bad), false).await;
+    assert!(error_text(&err).contains("backtrack_from_step (3) names no recorded step (recorded steps: 1, 2)"));
+
+    let (_, done) = raw
+        .call(6, "thinkdeep", step(3, 3, false, "conclusion", cont), false)
+        .await;
+    assert_eq!(structured(&done)["status"], "complete");
+    let sent = last_text(&sim.chat_requests()[0]);
+    assert!(
+        sent.contains("kept finding") && sent.contains("better path") && sent.contains("conclusion"),
+        "{sent}"
+    );
+    assert!(
+        !sent.contains("wrong turn"),
+        "discarded steps must not reach the expert: {sent}"
+    );
+}
+
+#[tokio::test]
+async fn a_workflow_survives_a_restart_and_chat_can_continue_it() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let sim = sim().await;
+    let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
+    let env = [
+        ("GLM_BASE_URL", glm.as_str()),
+        ("KIMI_BASE_URL", kimi.as_str()),
+        ("GLM_API_KEY", "k"),
+        ("KIMI_API_KEY", "k"),
+        ("EXAI_TOOL_PROFILE", "full"),
+    ];
+    let mut first = Raw::start(&env, &["--data-dir", data_dir]).await;
+    let (_, r1) = first
+        .call(1, "planner", step(1, 3, true, "phase one: schema", json!({})), false)
+        .await;
+    let id = id_of(&r1);
+    let cont = json!({"continuation_id": id});
+    first
+        .call(
+            2,
+            "planner",
+            step(2, 3, true, "phase two: backfill", cont.clone()),
+            false,
+        )
+        .await;
+    first.child.kill().await.unwrap();
+    drop(first);
+
+    let mut second = Raw::start(&env, &["--data-dir", data_dir]).await;
+    let (_, r3) = second
+        .call(3, "planner", step(3, 3, false, "phase three: cut over", cont), false)
+        .await;
+    let s = structured(&r3);
+    assert_eq!(
+        (s["status"].as_str(), s["steps_recorded"].as_u64()),
+        (Some("complete"), Some(3)),
+        "{s}"
+    );
+    let sent = last_text(&sim.chat_requests()[0]);
+    assert!(
+        sent.contains("phase one: schema") && sent.contains("phase two: backfill"),
+        "{sent}"
+    );
+
+    let (_, chat) = second
+        .call(
+            4,
+            "chat",
+            json!({"prompt": "Summarise the plan.", "continuation_id": id}),
+            false,
+        )
+        .await;
+    assert_eq!(structured(&chat)["continuation_id"], id.as_str());
+    let reqs = sim.chat_requests();
+    let history: String = reqs[1].messages().iter().map(|m| m["content"].to_string()).collect();
+    assert!(
+        history.contains("phase one: schema") && history.contains("phase three: cut over"),
+        "chat sees the workflow's steps: {history}"
+    );
+}
+
+#[tokio::test]
+async fn paths_outside_the_allowed_roots_symlink_escapes_and_oversize_files_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "password=hunter2").unwrap();
+    let link = root.path().join("innocent.txt");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let big = root.path().join("big.txt");
+    std::fs::write(&big, "z".repeat(2_000)).unwrap();
+    let traversal = format!(
+        "{}/../{}/secret.txt",
+        root.path().display(),
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    let sim = sim().await;
+    let mut raw = exai(
+        &sim,
+        &[
+            ("EXAI_ALLOWED_ROOTS", root.path().to_str().unwrap()),
+            ("EXAI_MAX_FILE_BYTES", "1024"),
+        ],
+    )
+    .await;
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let cases = [
+        (traversal.clone(), "is outside the allowed roots"),
+        (p(&link), "is outside the allowed roots"),
+        (p(&secret), "is outside the allowed roots"),
+        (p(&big), "is 2000 bytes; files may be at most 1024 bytes"),
+    ];
+    for (i, (file, expected)) in cases.iter().enumerate() {
+        let args = step(1, 2, true, "f", json!({"relevant_files": [file]}));
+        let (_, reply) = raw.call(10 + i as i64, "debug", args, false).await;
+        let text = error_text(&reply);
+        assert!(
+            text.contains(expected) && text.contains(file.as_str()),
+            "case {i}: {text}"
+        );
+    }
+    // chat gets the same protection.
+    let (_, reply) = raw
+        .call(20, "chat", json!({"prompt": "q", "files": [p(&link)]}), false)
+        .await;
+    assert!(error_text(&reply).contains("resolves to"), "{reply}");
+    assert!(sim.chat_requests().is_empty(), "nothing refused may reach a model");
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_field_and_the_rule() {
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[]).await;
+    let cases = [
+        (step(0, 2, true, "f", json!({})), "step_number must be ≥ 1"),
+        (
+            step(3, 2, true, "f", json!({"continuation_id": "x"})),
+            "total_steps (2) is smaller than step_number (3)",
+        ),
+        (
+            step(2, 2, true, "f", json!({})),
+            "continuation_id is required from step 2 on",
+        ),
+        (
+            step(1, 2, true, "f", json!({"files_checked": ["src/lib.rs"]})),
+            "files_checked must hold absolute paths",
+        ),
+        (
+            step(1, 2, true, "f", json!({"confidence": "sure"})),
+            "unknown variant `sure`",
+        ),
+        (
+            step(1, 2, true, "f", json!({"model": "gpt-9"})),
+            "unknown model `gpt-9`",
+        ),
+        (
+            json!({"step": "s", "step_number": 1, "total_steps": 1, "next_step_required": true}),
+            "missing field `findings`",
+        ),
+    ];
+    for (i, (args, expected)) in cases.into_iter().enumerate() {
+        let (_, reply) = raw.call(30 + i as i64, "debug", args, false).await;
+        let text = error_text(&reply);
+        assert!(text.contains(expected), "case {i}: {text}");
+    }
+    let (_, r1) = raw.call(40, "debug", step(1, 4, true, "f", json!({})), false).await;
+    let (_, skip) = raw
+        .call(
+            41,
+            "debug",
+            step(3, 4, true, "f", json!({"continuation_id": id_of(&r1)})),
+            false,
+        )
+        .await;
+    assert!(
+        error_text(&skip).contains("step_number (3) skips ahead: the last recorded step is 1; send step 2"),
+        "{skip}"
+    );
+    assert!(sim.chat_requests().is_empty());
+}
