@@ -1,6 +1,6 @@
 //! The command line: `--version`, `config check`, `tools`, and start-up refusing bad configuration.
 
-use crate::support::std_command;
+use crate::support::{STANDARD_TOOLS, std_command};
 
 fn run(envs: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let out = std_command(envs).args(args).output().expect("run exai");
@@ -96,20 +96,7 @@ fn tools_lists_schemas_and_profiles_change_the_token_estimate() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "version",
-            "status",
-            "health",
-            "listmodels",
-            "chat",
-            "challenge",
-            "thinkdeep",
-            "debug",
-            "codereview"
-        ]
-    );
+    assert_eq!(names, STANDARD_TOOLS);
     assert!(
         v["tools"]
             .as_array()

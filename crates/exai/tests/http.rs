@@ -7,7 +7,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use serde_json::{Value, json};
 
-use crate::support::Daemon;
+use crate::support::{Daemon, STANDARD_TOOLS};
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
@@ -73,20 +73,7 @@ async fn rmcp_client_over_streamable_http_in_both_eras() {
         assert_eq!(client.peer_info().unwrap().protocol_version, version);
         let listed = client.list_all_tools_with_cache_hint().await.unwrap();
         let names: Vec<&str> = listed.items.iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(
-            names,
-            [
-                "version",
-                "status",
-                "health",
-                "listmodels",
-                "chat",
-                "challenge",
-                "thinkdeep",
-                "debug",
-                "codereview"
-            ]
-        );
+        assert_eq!(names, STANDARD_TOOLS);
         let health = client.call_tool(CallToolRequestParams::new("health")).await.unwrap();
         let report = health.structured_content.unwrap();
         assert_eq!(report["ready"], true, "{report}");

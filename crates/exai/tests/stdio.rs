@@ -11,7 +11,7 @@ use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use serde_json::{Value, json};
 
-use crate::support::{Raw, command};
+use crate::support::{Raw, STANDARD_TOOLS, command};
 
 fn args(v: Value) -> serde_json::Map<String, Value> {
     v.as_object().unwrap().clone()
@@ -44,21 +44,7 @@ async fn rmcp_client_over_stdio_in_both_eras() {
 
         let tools = client.list_all_tools().await.unwrap();
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(
-            names,
-            [
-                "version",
-                "status",
-                "health",
-                "listmodels",
-                "chat",
-                "challenge",
-                "thinkdeep",
-                "debug",
-                "codereview"
-            ],
-            "{version}"
-        );
+        assert_eq!(names, STANDARD_TOOLS, "{version}");
         for t in &tools {
             assert!(t.title.is_some() && t.output_schema.is_some(), "{}", t.name);
             let a = t.annotations.as_ref().unwrap();

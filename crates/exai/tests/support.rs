@@ -12,6 +12,19 @@ use tokio::process::{Child, ChildStdout, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_exai");
 
+/// The tools of the default (`standard`) profile, in listing order.
+pub const STANDARD_TOOLS: [&str; 9] = [
+    "version",
+    "status",
+    "health",
+    "listmodels",
+    "chat",
+    "challenge",
+    "thinkdeep",
+    "debug",
+    "codereview",
+];
+
 /// `exai` with a clean environment: only PATH and HOME survive, logs kept quiet.
 pub fn command(envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
