@@ -41,6 +41,27 @@ impl FilePolicy {
     /// Checks `path` and returns its canonical form: absolute, resolving inside an allowed root, a regular
     /// file. Refusals name the path and the rule.
     pub async fn check(&self, tool: &str, path: &str) -> Result<PathBuf, ToolError> {
+        let canonical = self.inside(tool, path).await?;
+        let meta = tokio::fs::metadata(&canonical)
+            .await
+            .map_err(|e| invalid(tool, format!("cannot read `{path}`: {e}")))?;
+        if !meta.is_file() {
+            return Err(invalid(tool, format!("`{path}` is not a regular file")));
+        }
+        Ok(canonical)
+    }
+
+    /// Like [`FilePolicy::check`], for a directory.
+    pub async fn check_dir(&self, tool: &str, path: &str) -> Result<PathBuf, ToolError> {
+        let canonical = self.inside(tool, path).await?;
+        if !tokio::fs::metadata(&canonical).await.is_ok_and(|m| m.is_dir()) {
+            return Err(invalid(tool, format!("`{path}` is not a directory")));
+        }
+        Ok(canonical)
+    }
+
+    /// `path`'s canonical form, if it is absolute and resolves inside an allowed root.
+    async fn inside(&self, tool: &str, path: &str) -> Result<PathBuf, ToolError> {
         if !Path::new(path).is_absolute() {
             return Err(invalid(
                 tool,
@@ -79,12 +100,6 @@ impl FilePolicy {
                      files.allowed_roots (EXAI_ALLOWED_ROOTS) to allow it"
                 ),
             ));
-        }
-        let meta = tokio::fs::metadata(&canonical)
-            .await
-            .map_err(|e| invalid(tool, format!("cannot read `{path}`: {e}")))?;
-        if !meta.is_file() {
-            return Err(invalid(tool, format!("`{path}` is not a regular file")));
         }
         Ok(canonical)
     }

@@ -6,6 +6,7 @@
 //! - [`tools`]: the tool trait, the registry (one line per tool) and one module per tool.
 //! - [`conversation`]: `continuation_id` threads: open, trim to a budget, record.
 //! - [`files`]: files and images passed to model tools: allowed roots, size and text checks, token budgets.
+//! - [`git`]: pending changes of a repository (staged, unstaged, against a ref) through the `git` binary.
 //! - [`workflow`]: the engine behind the multi-step workflow tools (debug, codereview, ...).
 //! - [`models`]: the model registry: names, aliases, capabilities, and `auto` selection.
 //! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod conversation;
 pub mod error;
 pub mod files;
+pub mod git;
 pub mod models;
 pub mod protocol;
 pub mod provider;

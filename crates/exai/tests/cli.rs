@@ -65,7 +65,10 @@ fn serving_refuses_unknown_tool_names_at_start_up() {
         "{err}"
     );
     assert!(
-        err.contains("known tools: version, status, health, listmodels, chat, challenge, thinkdeep, debug, analyze, codereview, planner"),
+        err.contains(
+            "known tools: version, status, health, listmodels, chat, challenge, thinkdeep, debug, analyze, codereview, \
+             planner, precommit, secaudit, testgen, refactor, docgen, tracer, consensus"
+        ),
         "{err}"
     );
 }

@@ -1,6 +1,7 @@
 //! Workflow tools end to end over stdio, the expert model answered by the upstream simulator: a full `debug` run,
 //! an early `certain` ending, the safety cap, backtracking, a run continued after a restart (and by `chat`),
-//! file allow-list refusals (traversal, symlink escape, oversize) and validation errors naming the field.
+//! file allow-list refusals (traversal, symlink escape, oversize), validation errors naming the field, `precommit`
+//! on a temporary git repository, `consensus` with a failing model, and a 2-step run of each other workflow tool.
 
 use std::path::Path;
 
@@ -366,4 +367,240 @@ async fn validation_errors_name_the_field_and_the_rule() {
         "{skip}"
     );
     assert!(sim.chat_requests().is_empty());
+}
+
+/// Runs `git args` in `dir`, panicking on failure.
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn precommit_sends_the_staged_and_unstaged_diffs_to_the_expert() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    std::fs::write(repo.join("app.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(repo.join("lib.rs"), "pub fn old() {}\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "first"]);
+    std::fs::write(repo.join("app.rs"), "fn main() { staged_change(); }\n").unwrap();
+    git(repo, &["add", "app.rs"]);
+    std::fs::write(repo.join("lib.rs"), "pub fn unstaged_change() {}\n").unwrap();
+    let root = repo.to_str().unwrap();
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_ALLOWED_ROOTS", root), ("EXAI_TOOL_PROFILE", "full")]).await;
+
+    let (_, r1) = raw
+        .call(
+            1,
+            "precommit",
+            step(1, 2, true, "two files changed", json!({"path": root})),
+            false,
+        )
+        .await;
+    assert_eq!(structured(&r1)["status"], "in_progress");
+    assert!(
+        sim.chat_requests().is_empty(),
+        "no diff or model call before the final step"
+    );
+    let extra = json!({"path": root, "continuation_id": id_of(&r1)});
+    let (_, r2) = raw
+        .call(2, "precommit", step(2, 2, false, "looks intentional", extra), false)
+        .await;
+    let s = structured(&r2);
+    assert_eq!(s["status"], "complete", "{s}");
+    let notes = s["notes"].to_string();
+    assert!(
+        notes.contains("diff sent: staged changes") && notes.contains("diff sent: unstaged changes"),
+        "{notes}"
+    );
+    let reqs = sim.chat_requests();
+    assert_eq!(reqs.len(), 1);
+    let sent = last_text(&reqs[0]);
+    for needle in [
+        "## staged changes",
+        "+fn main() { staged_change(); }",
+        "## unstaged changes",
+        "+pub fn unstaged_change() {}",
+        "-pub fn old() {}",
+        "looks intentional",
+    ] {
+        assert!(sent.contains(needle), "expert request lacks {needle:?}:\n{sent}");
+    }
+    let staged = sent.find("## staged changes").unwrap();
+    let unstaged = sent.find("## unstaged changes").unwrap();
+    assert!(
+        sent[staged..unstaged].contains("staged_change") && !sent[staged..unstaged].contains("unstaged_change"),
+        "each diff under its own heading:\n{sent}"
+    );
+
+    // A path outside the allowed roots, and a diff over the size limit, are refused.
+    let outside = tempfile::tempdir().unwrap();
+    let (_, err) = raw
+        .call(
+            3,
+            "precommit",
+            step(1, 1, true, "f", json!({"path": outside.path().to_str().unwrap()})),
+            false,
+        )
+        .await;
+    assert!(error_text(&err).contains("outside the allowed roots"), "{err}");
+    drop(raw);
+    std::fs::write(repo.join("lib.rs"), "x".repeat(4_000)).unwrap();
+    let mut small = exai(
+        &sim,
+        &[
+            ("EXAI_ALLOWED_ROOTS", root),
+            ("EXAI_TOOL_PROFILE", "full"),
+            ("EXAI_MAX_FILE_BYTES", "1024"),
+        ],
+    )
+    .await;
+    let (_, big) = small
+        .call(4, "precommit", step(1, 1, false, "f", json!({"path": root})), false)
+        .await;
+    let text = error_text(&big);
+    assert!(
+        text.contains("unstaged changes") && text.contains("over") && text.contains("EXAI_MAX_FILE_BYTES"),
+        "{text}"
+    );
+    assert_eq!(sim.chat_requests().len(), 1, "a refused diff reaches no model");
+}
+
+#[tokio::test]
+async fn consensus_reports_a_failed_model_and_the_synthesis_names_every_position() {
+    let sim = sim().await;
+    sim.push_script("glm-4.5-flash", exai_sim::Script::status(500));
+    let mut raw = exai(&sim, &[("EXAI_TOOL_PROFILE", "full"), ("EXAI_RETRY_MAX_ATTEMPTS", "1")]).await;
+    let (_, r1) = raw
+        .call(
+            1,
+            "consensus",
+            step(1, 2, true, "Should we adopt SQLite?", json!({})),
+            false,
+        )
+        .await;
+    assert!(sim.chat_requests().is_empty());
+    let models = json!([
+        {"model": "glm-4.6", "stance": "for"},
+        {"model": "kimi-k2-turbo-preview", "stance": "against", "stance_prompt": "Focus on operations."},
+        {"model": "glm-4.5-flash", "stance": "neutral"},
+    ]);
+    let (_, missing) = raw
+        .call(
+            2,
+            "consensus",
+            step(2, 2, false, "f", json!({"continuation_id": id_of(&r1)})),
+            false,
+        )
+        .await;
+    assert!(
+        error_text(&missing).contains("models must list at least two models"),
+        "{missing}"
+    );
+    let extra = json!({"continuation_id": id_of(&r1), "models": models});
+    let (_, r2) = raw
+        .call(
+            3,
+            "consensus",
+            step(2, 2, false, "single writer, 50 jobs/s", extra),
+            false,
+        )
+        .await;
+    let s = structured(&r2);
+    assert_eq!(s["status"], "complete", "{s}");
+    let positions = s["positions"].as_array().unwrap();
+    assert_eq!(positions.len(), 3, "{s}");
+    assert_eq!(
+        positions
+            .iter()
+            .map(|p| p["status"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["answered", "answered", "failed"]
+    );
+    assert!(positions[2]["error"].as_str().unwrap().contains("500"), "{s}");
+    assert!(
+        positions[0]["content"].as_str().unwrap().contains("single writer"),
+        "{s}"
+    );
+    assert!(
+        s["notes"]
+            .to_string()
+            .contains("glm-4.5-flash (stance: neutral) failed"),
+        "{s}"
+    );
+
+    let reqs = sim.chat_requests();
+    assert_eq!(reqs.len(), 4, "three consultations and one synthesis");
+    let kimi = reqs
+        .iter()
+        .find(|r| r.body.as_ref().unwrap()["model"] == "kimi-k2-turbo-preview")
+        .unwrap();
+    let system = kimi.messages()[0]["content"].to_string();
+    assert!(
+        system.contains("Argue against") && system.contains("Focus on operations."),
+        "{system}"
+    );
+    let synthesis = last_text(reqs.last().unwrap());
+    for needle in [
+        "## glm-4.6 (stance: for)",
+        "## kimi-k2-turbo-preview (stance: against)",
+        "## glm-4.5-flash (stance: neutral)\nFAILED",
+        "Synthesise the positions",
+    ] {
+        assert!(
+            synthesis.contains(needle),
+            "synthesis request lacks {needle:?}:\n{synthesis}"
+        );
+    }
+    assert_eq!(s["expert_analysis"]["content"], format!("sim: {synthesis}"));
+}
+
+#[tokio::test]
+async fn secaudit_testgen_refactor_docgen_and_tracer_each_complete_a_two_step_run() {
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_TOOL_PROFILE", "full")]).await;
+    for (i, tool) in ["secaudit", "testgen", "refactor", "docgen", "tracer"]
+        .iter()
+        .enumerate()
+    {
+        let id = 10 * i as i64;
+        let (_, r1) = raw
+            .call(id, tool, step(1, 2, true, "first look", json!({})), false)
+            .await;
+        let s1 = structured(&r1);
+        assert_eq!(s1["status"], "in_progress", "{tool}: {s1}");
+        assert!(s1["guidance"].as_str().unwrap().contains(tool), "{tool}: {s1}");
+        let cont = json!({"continuation_id": id_of(&r1)});
+        let finding = format!("{tool} finding");
+        let (_, r2) = raw.call(id + 1, tool, step(2, 2, false, &finding, cont), false).await;
+        let s2 = structured(&r2);
+        assert_eq!(
+            (s2["status"].as_str(), s2["tool"].as_str()),
+            (Some("complete"), Some(*tool)),
+            "{s2}"
+        );
+        assert_eq!(s2["expert_analysis"]["provider"], "sim", "{tool}");
+        let reqs = sim.chat_requests();
+        assert_eq!(reqs.len(), i + 1, "{tool}: one expert call, on the last step");
+        assert!(last_text(reqs.last().unwrap()).contains(&finding), "{tool}");
+    }
 }

@@ -43,6 +43,42 @@ impl ProgressSink {
     pub fn is_active(&self) -> bool {
         self.0.is_some()
     }
+    /// A sink whose reports are numbered from its own counter, whatever number they are sent with: several
+    /// calls through it (one after another, or at once) still report a strictly increasing progress.
+    pub fn sequenced(&self) -> Self {
+        let Some(inner) = self.0.clone() else {
+            return Self::none();
+        };
+        // Held while a report is handed on, so numbers reach the transport in order.
+        let counter = Arc::new(tokio::sync::Mutex::new(0u64));
+        Self::new(move |p: Progress| {
+            let (inner, counter) = (inner.clone(), counter.clone());
+            Box::pin(async move {
+                let mut n = counter.lock().await;
+                *n += 1;
+                inner(Progress {
+                    progress: *n as f64,
+                    ..p
+                })
+                .await;
+            })
+        })
+    }
+
+    /// A sink whose messages start with `[label] ` (to tell apart calls made at once).
+    pub fn tagged(&self, label: &str) -> Self {
+        let Some(inner) = self.0.clone() else {
+            return Self::none();
+        };
+        let label = label.to_owned();
+        Self::new(move |p: Progress| {
+            inner(Progress {
+                message: p.message.map(|m| format!("[{label}] {m}")),
+                ..p
+            })
+        })
+    }
+
     /// Sends one report and waits until it is handed to the transport, so reports keep their order
     /// relative to the final result.
     pub async fn report(&self, progress: f64, total: Option<f64>, message: Option<String>) {

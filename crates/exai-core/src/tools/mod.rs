@@ -7,7 +7,8 @@
 //! - `registry`: the catalogue of every tool and the selection from `tools.*` config.
 //! - `version`, `status`, `health`, `listmodels`: the tier-1 tools.
 //! - `chat`, `challenge`: ask another model; make the caller re-examine a claim.
-//! - `thinkdeep`, `debug`, `analyze`, `codereview`, `planner`: workflow tools, thin definitions on `crate::workflow`.
+//! - `thinkdeep`, `debug`, `analyze`, `codereview`, `planner`, `secaudit`, `testgen`, `refactor`, `docgen`,
+//!   `tracer`, `precommit`, `consensus`: workflow tools, thin definitions on `crate::workflow`.
 //! - `model_call`: one model call as every model tool makes it (streaming progress, heartbeats, [`model_call::Answer`]).
 //! - `fixtures`: tools the MCP conformance suite calls; registered only with `--conformance-fixtures`.
 
@@ -15,17 +16,24 @@ mod analyze;
 mod challenge;
 pub(crate) mod chat;
 mod codereview;
+mod consensus;
 mod context;
 mod debug;
+mod docgen;
 pub mod fixtures;
 pub mod health;
 mod listmodels;
 pub mod model_call;
 mod planner;
+mod precommit;
+mod refactor;
 pub mod registry;
+mod secaudit;
 mod spec;
 mod status;
+mod testgen;
 mod thinkdeep;
+mod tracer;
 mod typed;
 mod version;
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{
-    Tool, Typed, analyze, challenge, chat, codereview, debug, fixtures, health, listmodels, planner, status, thinkdeep,
-    version,
+    Tool, Typed, analyze, challenge, chat, codereview, consensus, debug, docgen, fixtures, health, listmodels, planner,
+    precommit, refactor, secaudit, status, testgen, thinkdeep, tracer, version,
 };
 use crate::config::ToolSelection;
 
@@ -23,6 +23,13 @@ fn catalog() -> Vec<Arc<dyn Tool>> {
         Arc::new(Typed::<analyze::Analyze>::new()),
         Arc::new(Typed::<codereview::CodeReview>::new()),
         Arc::new(Typed::<planner::Planner>::new()),
+        Arc::new(Typed::<precommit::Precommit>::new()),
+        Arc::new(Typed::<secaudit::SecAudit>::new()),
+        Arc::new(Typed::<testgen::TestGen>::new()),
+        Arc::new(Typed::<refactor::Refactor>::new()),
+        Arc::new(Typed::<docgen::DocGen>::new()),
+        Arc::new(Typed::<tracer::Tracer>::new()),
+        Arc::new(Typed::<consensus::Consensus>::new()),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! One workflow call: validate, replay the investigation under `continuation_id`, record the step, then either
 //! answer at once with guidance (no model call) or end the run, consulting the expert model unless told not to.
 
+use super::hooks::{Hooks, NoHooks};
 use super::input::{Confidence, Input};
 use super::output::{Output, Status, StepFindings};
 use super::state::{Investigation, StepRecord};
@@ -15,6 +16,16 @@ use crate::tools::model_call;
 
 /// Runs one step of `def`'s workflow.
 pub async fn run(def: &Definition, ctx: ToolContext, input: Input) -> Result<Output, ToolError> {
+    run_with(def, ctx, input, &NoHooks).await
+}
+
+/// Runs one step of `def`'s workflow with the tool's `hooks`.
+pub async fn run_with(
+    def: &Definition,
+    ctx: ToolContext,
+    input: Input,
+    hooks: &impl Hooks,
+) -> Result<Output, ToolError> {
     let app = ctx.app.clone();
     let invalid = |message: String| ToolError::InvalidArguments {
         tool: def.name.to_owned(),
@@ -45,6 +56,7 @@ pub async fn run(def: &Definition, ctx: ToolContext, input: Input) -> Result<Out
     {
         policy.check(def.name, image).await?;
     }
+    hooks.check(&ctx, &input).await?;
 
     let record = StepRecord::new(def.name, &input);
     let dropped = inv.apply(record.clone());
@@ -115,7 +127,7 @@ pub async fn run(def: &Definition, ctx: ToolContext, input: Input) -> Result<Out
     match expert::skip_reason(&input) {
         Some(why) => out.expert_skipped = Some(why),
         None => {
-            let (answer, sent) = expert::consult(def, &ctx, &model, &inv, &thread, &input).await?;
+            let (answer, sent) = expert::consult(def, &ctx, &model, &inv, &thread, &input, hooks).await?;
             conversation::record(
                 &app,
                 &thread.id,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::Definition;
+use super::hooks::{Brief, Hooks};
 use super::input::{Confidence, Input, ThinkingMode};
 use super::state::Investigation;
 use crate::conversation::{Thread, estimate_tokens};
@@ -112,15 +113,41 @@ pub async fn consult(
     inv: &Investigation,
     thread: &Thread,
     input: &Input,
+    hooks: &impl Hooks,
 ) -> Result<(Answer, Sent), ToolError> {
+    // Every model call of the step (a consultation's, then the expert's) reports through one increasing sequence.
+    let ctx = &ToolContext {
+        progress: ctx.progress.sequenced(),
+        ..ctx.clone()
+    };
     let app = &ctx.app;
     let mut sent = Sent::default();
     let findings = consolidated(def, inv);
     let task = format!("\n\n# Your task\n{}", def.expert_task);
     let system = format!("{}\n\n{COMMON_ROLE}", def.expert_role);
+    let material = hooks.material(ctx).await?.unwrap_or_default();
+    sent.notes.extend(material.notes);
     // 60% of the context for the request, the rest for the answer; files get what the findings leave.
-    let budget = (model.context_window as usize * 6 / 10)
-        .saturating_sub(estimate_tokens(&findings) + estimate_tokens(&task) + estimate_tokens(&system));
+    let request = model.context_window as usize * 6 / 10;
+    let fixed = estimate_tokens(&findings) + estimate_tokens(&task) + estimate_tokens(&system);
+    let cost = estimate_tokens(&material.text);
+    if cost > 0 && fixed + cost > request {
+        return Err(ToolError::InvalidArguments {
+            tool: def.name.to_owned(),
+            message: format!(
+                "the {} is about {cost} tokens; with the findings that is more than the {request} tokens {} takes \
+                 in one request; narrow it down or pick a model with a larger context",
+                material
+                    .text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("material")
+                    .trim_start_matches("# "),
+                model.name
+            ),
+        });
+    }
+    let budget = request.saturating_sub(fixed + cost);
     let policy = FilePolicy::new(&app.config.files);
     let file_text = gather(def.name, &inv.relevant_files(), budget * 3 / 4, &policy, &mut sent).await;
     // Earlier turns of other tools in the same thread (a chat that led here) as history, within what is left.
@@ -130,11 +157,21 @@ pub async fn consult(
     };
     let history = others.history(budget.saturating_sub(estimate_tokens(&file_text)));
 
+    let thinking = input.thinking_mode.is_none_or(|m| m >= ThinkingMode::Medium);
+    let brief = format!(
+        "{findings}{}\n# Relevant files{}{file_text}",
+        material.text,
+        if file_text.is_empty() { "\n(none)\n" } else { "\n" }
+    );
+    let brief_for = Brief {
+        text: &brief,
+        thinking,
+        web_search: input.use_websearch,
+    };
+    let review = hooks.consult(ctx, &brief_for).await?.unwrap_or_default();
+    sent.notes.extend(review.notes);
     let mut parts = vec![Part::Text {
-        text: format!(
-            "{findings}\n# Relevant files{}{file_text}{task}",
-            if file_text.is_empty() { "\n(none)\n" } else { "\n" }
-        ),
+        text: format!("{brief}{}{task}", review.text),
     }];
     let images = inv.images();
     if !images.is_empty() {
@@ -157,7 +194,6 @@ pub async fn consult(
         parts,
     });
 
-    let thinking = input.thinking_mode.is_none_or(|m| m >= ThinkingMode::Medium);
     let answer = model_call::run(
         ctx,
         CallSpec {

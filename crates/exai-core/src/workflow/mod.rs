@@ -6,6 +6,7 @@
 //! - `input`: the shared arguments and their validation (errors name the field and the rule).
 //! - `state`: steps stored as conversation turns, replayed into the [`state::Investigation`] so far.
 //! - `guidance`: what to examine next while the investigation goes on.
+//! - `hooks`: what a tool may add: its own checks, material for the expert, a consultation of its own.
 //! - `expert`: the consolidated findings and relevant files, trimmed to the budget, sent to the expert model.
 //! - `output`: the structured result and its text.
 //! - `engine`: one call from arguments to result.
@@ -13,11 +14,13 @@
 mod engine;
 mod expert;
 mod guidance;
+mod hooks;
 mod input;
 mod output;
 pub mod state;
 
-pub use engine::run;
+pub use engine::{run, run_with};
+pub use hooks::{Brief, Hooks, Material, NoHooks};
 pub use input::{Confidence, Input, Issue, Severity};
 pub use output::{Output, Status, render};
 

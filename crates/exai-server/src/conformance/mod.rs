@@ -259,7 +259,21 @@ mod tests {
         let caps = serde_json::to_value(
             handler_without(
                 false,
-                &["chat", "thinkdeep", "debug", "analyze", "codereview", "planner"],
+                &[
+                    "chat",
+                    "thinkdeep",
+                    "debug",
+                    "analyze",
+                    "codereview",
+                    "planner",
+                    "precommit",
+                    "secaudit",
+                    "testgen",
+                    "refactor",
+                    "docgen",
+                    "tracer",
+                    "consensus",
+                ],
             )
             .get_info()
             .capabilities,
