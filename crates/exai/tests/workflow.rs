@@ -1,7 +1,8 @@
 //! Workflow tools end to end over stdio, the expert model answered by the upstream simulator: a full `debug` run,
 //! an early `certain` ending, the safety cap, backtracking, a run continued after a restart (and by `chat`),
 //! file allow-list refusals (traversal, symlink escape, oversize), validation errors naming the field, `precommit`
-//! on a temporary git repository, `consensus` with a failing model, and a 2-step run of each other workflow tool.
+//! on a temporary git repository, `consensus` with a failing model, `planner` branches, and a 2-step run of each
+//! other workflow tool.
 
 use std::path::Path;
 
@@ -603,4 +604,146 @@ async fn secaudit_testgen_refactor_docgen_and_tracer_each_complete_a_two_step_ru
         assert_eq!(reqs.len(), i + 1, "{tool}: one expert call, on the last step");
         assert!(last_text(reqs.last().unwrap()).contains(&finding), "{tool}");
     }
+}
+
+#[tokio::test]
+async fn planner_branches_are_listed_while_planning_and_shown_apart_to_the_expert() {
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_TOOL_PROFILE", "full")]).await;
+    let (_, r1) = raw
+        .call(
+            1,
+            "planner",
+            step(1, 3, true, "phase one: add the column", json!({})),
+            false,
+        )
+        .await;
+    let id = id_of(&r1);
+    let cont = json!({"continuation_id": id});
+    let (_, r2) = raw
+        .call(
+            2,
+            "planner",
+            step(2, 3, true, "phase two: backfill in batches", cont.clone()),
+            false,
+        )
+        .await;
+    assert!(
+        structured(&r2).get("branches").is_none(),
+        "no branches yet: {}",
+        structured(&r2)
+    );
+
+    // Validation: the branch fields name the field and the rule.
+    let cases = [
+        (
+            json!({"branch_from_step": 1}),
+            "branch_id is required with branch_from_step",
+        ),
+        (
+            json!({"branch_from_step": 7, "branch_id": "alt"}),
+            "branch_from_step (7) names no recorded step (recorded steps: 1, 2)",
+        ),
+        (
+            json!({"branch_from_step": 3, "branch_id": "alt"}),
+            "branch_from_step (3) names no recorded step",
+        ),
+        (
+            json!({"branch_id": "alt"}),
+            "branch_id `alt` names no branch (branches: none)",
+        ),
+        (
+            json!({"branch_from_step": 1, "branch_id": "main"}),
+            "branch_id `main` is reserved for the main line",
+        ),
+        (
+            json!({"branch_from_step": 1, "branch_id": "a b"}),
+            "branch_id must be a short name",
+        ),
+        (json!({"branch": "alt"}), "unknown field `branch`"),
+    ];
+    for (i, (fields, expected)) in cases.into_iter().enumerate() {
+        let mut extra = cont.clone();
+        for (k, v) in fields.as_object().unwrap() {
+            extra[k] = v.clone();
+        }
+        let (_, reply) = raw
+            .call(10 + i as i64, "planner", step(3, 3, true, "x", extra), false)
+            .await;
+        let text = error_text(&reply);
+        assert!(text.contains(expected), "case {i}: {text}");
+    }
+
+    let mut branch = cont.clone();
+    branch["branch_from_step"] = json!(1);
+    branch["branch_id"] = json!("alt");
+    let (_, r3) = raw
+        .call(
+            3,
+            "planner",
+            step(3, 4, true, "alternative: dual-write then switch", branch.clone()),
+            false,
+        )
+        .await;
+    let s3 = structured(&r3);
+    assert_eq!(s3["status"], "in_progress", "{s3}");
+    assert_eq!(
+        s3["branches"],
+        json!([{"branch_id": "main", "steps": [1, 2]}, {"branch_id": "alt", "branch_from_step": 1, "steps": [3]}]),
+        "{s3}"
+    );
+    assert!(s3["guidance"].as_str().unwrap().contains("on branch `alt`"), "{s3}");
+    let text = r3["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Branches: main: steps 1, 2; alt (from step 1): step 3"),
+        "{text}"
+    );
+    let (_, dup) = raw.call(4, "planner", step(4, 4, true, "again", branch), false).await;
+    assert!(
+        error_text(&dup).contains("branch_id `alt` is already a branch (alt (from step 1): step 3)"),
+        "{dup}"
+    );
+
+    let mut last = cont.clone();
+    last["branch_id"] = json!("alt");
+    let (_, r4) = raw
+        .call(
+            5,
+            "planner",
+            step(4, 4, false, "alternative: drop the old column", last),
+            false,
+        )
+        .await;
+    let s4 = structured(&r4);
+    assert_eq!(s4["status"], "complete", "{s4}");
+    assert_eq!(s4["branches"][1]["steps"], json!([3, 4]), "{s4}");
+    assert_eq!(s4["findings"][2]["branch_id"], "alt", "{s4}");
+    assert!(s4["findings"][0].get("branch_id").is_none(), "{s4}");
+
+    let reqs = sim.chat_requests();
+    assert_eq!(reqs.len(), 1, "one expert call, on the last step");
+    let sent = last_text(&reqs[0]);
+    let main = sent
+        .find("## Main line (steps 1, 2)")
+        .unwrap_or_else(|| panic!("{sent}"));
+    let alt = sent
+        .find("## Branch `alt` (from step 1; steps 3, 4)")
+        .unwrap_or_else(|| panic!("{sent}"));
+    assert!(main < alt, "{sent}");
+    let (main_part, alt_part) = sent.split_at(alt);
+    for needle in ["phase one: add the column", "phase two: backfill in batches"] {
+        assert!(
+            main_part[main..].contains(needle),
+            "main line lacks {needle:?}:\n{sent}"
+        );
+        assert!(!alt_part.contains(needle), "{sent}");
+    }
+    for needle in [
+        "alternative: dual-write then switch",
+        "alternative: drop the old column",
+    ] {
+        assert!(alt_part.contains(needle), "branch lacks {needle:?}:\n{sent}");
+        assert!(!main_part.contains(needle), "{sent}");
+    }
+    assert!(sent.contains("compare the main line with each branch"), "{sent}");
 }

@@ -45,6 +45,7 @@ pub async fn run_with(
     let thread = conversation::open(&app, def.name, input.continuation_id.as_deref()).await?;
     let mut inv = Investigation::replay(def.name, &thread.turns);
     input.check_sequence(def.name, &inv).map_err(invalid)?;
+    hooks.check_steps(&input, &inv).map_err(invalid)?;
     let policy = FilePolicy::new(&app.config.files);
     for path in &input.relevant_files {
         policy.read_text(def.name, path).await?;
@@ -58,7 +59,8 @@ pub async fn run_with(
     }
     hooks.check(&ctx, &input).await?;
 
-    let record = StepRecord::new(def.name, &input);
+    let mut record = StepRecord::new(def.name, &input);
+    hooks.annotate(&mut record);
     let dropped = inv.apply(record.clone());
     conversation::record(&app, &thread.id, &[record.to_turn(now_ms())]).await?;
 
@@ -94,6 +96,7 @@ pub async fn run_with(
         issues_by_severity: inv.issues(),
         files_checked: inv.files_checked().len(),
         relevant_files: inv.relevant_files(),
+        branches: inv.branches(),
         guidance: None,
         expert_analysis: None,
         expert_skipped: None,
@@ -121,6 +124,7 @@ pub async fn run_with(
             step_number: s.step_number,
             step: s.step.clone(),
             findings: s.findings.clone(),
+            branch_id: s.branch_id.clone(),
         })
         .collect();
     out.next_actions = def.next_actions.iter().map(|a| (*a).to_owned()).collect();

@@ -30,11 +30,41 @@ evidence is missing. Be concrete: files, lines, functions, commands.";
 /// The investigation as one text: the steps, the hypothesis, issues by severity, context and files checked.
 pub fn consolidated(def: &Definition, inv: &Investigation) -> String {
     let mut out = format!("# Consolidated {} ({} step(s))\n", def.subject, inv.steps.len());
-    for s in &inv.steps {
+    let branches = inv.branches();
+    if branches.is_empty() {
+        for s in &inv.steps {
+            out.push_str(&format!(
+                "\n## Step {}: {}\nFindings: {}\n",
+                s.step_number, s.step, s.findings
+            ));
+        }
+    } else {
         out.push_str(&format!(
-            "\n## Step {}: {}\nFindings: {}\n",
-            s.step_number, s.step, s.findings
+            "The steps form a main line and {} alternative branch(es), each listed separately below; compare them.\n",
+            branches.len() - 1
         ));
+        for b in &branches {
+            let steps = b.steps.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+            match b.branch_from_step {
+                None => out.push_str(&format!("\n## Main line (steps {steps})\n")),
+                Some(from) => {
+                    let on = inv
+                        .step(from)
+                        .and_then(|s| s.branch_id.as_deref())
+                        .map_or(String::new(), |id| format!(" on branch `{id}`"));
+                    out.push_str(&format!(
+                        "\n## Branch `{}` (from step {from}{on}; steps {steps})\n",
+                        b.branch_id
+                    ));
+                }
+            }
+            for s in inv.steps.iter().filter(|s| b.steps.contains(&s.step_number)) {
+                out.push_str(&format!(
+                    "\n### Step {}: {}\nFindings: {}\n",
+                    s.step_number, s.step, s.findings
+                ));
+            }
+        }
     }
     if let Some(h) = inv.hypothesis() {
         out.push_str(&format!("\n## Current hypothesis\n{h}\n"));

@@ -39,6 +39,13 @@ pub fn next(def: &Definition, inv: &Investigation, input: &Input, continuation_i
             "No relevant_files yet: list the files that matter; their contents go to the expert at the end.".into(),
         );
     }
+    if let Some(id) = inv.steps.last().and_then(|s| s.branch_id.as_deref()) {
+        lines.push(format!(
+            "Step {} is on branch `{id}`: send branch_id \"{id}\" again to continue it, or leave branch_id out to \
+             go on with the main line.",
+            input.step_number
+        ));
+    }
     if def.wants_hypothesis && inv.hypothesis().is_none() {
         lines.push("No hypothesis yet: state one, even a tentative one.".into());
     }

@@ -1,9 +1,12 @@
-//! What a tool may add to the shared engine: checks of its own arguments on every step, material for the expert
-//! (precommit: the diff), and a consultation of its own before the expert answers (consensus: several models).
+//! What a tool may add to the shared engine: checks of its own arguments on every step (planner: its branch
+//! fields against the recorded steps), fields of its own in the recorded step (planner: the branch), material for
+//! the expert (precommit: the diff), and a consultation of its own before the expert answers (consensus: several
+//! models).
 
 use std::future::Future;
 
 use super::input::Input;
+use super::state::{Investigation, StepRecord};
 use crate::error::ToolError;
 use crate::tools::ToolContext;
 
@@ -30,6 +33,15 @@ pub trait Hooks: Sync {
     fn check(&self, _ctx: &ToolContext, _input: &Input) -> impl Future<Output = Result<(), ToolError>> + Send {
         async { Ok(()) }
     }
+
+    /// Checks the tool's own arguments against the steps recorded so far (after the engine's own sequence rules),
+    /// before the step is recorded; the message names the field and the rule.
+    fn check_steps(&self, _input: &Input, _so_far: &Investigation) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Adds the tool's own fields to the step's record before it is stored (and replayed after a restart).
+    fn annotate(&self, _record: &mut StepRecord) {}
 
     /// Material for the expert, gathered on the final step; it counts against the expert's token budget.
     fn material(&self, _ctx: &ToolContext) -> impl Future<Output = Result<Option<Material>, ToolError>> + Send {

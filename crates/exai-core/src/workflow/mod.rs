@@ -22,7 +22,7 @@ pub mod state;
 pub use engine::{run, run_with};
 pub use hooks::{Brief, Hooks, Material, NoHooks};
 pub use input::{Confidence, Input, Issue, Severity};
-pub use output::{Output, Status, render};
+pub use output::{Output, Status, branch_line, render};
 
 use crate::tools::Hints;
 

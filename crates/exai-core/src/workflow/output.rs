@@ -5,6 +5,7 @@ use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
 
 use super::input::{Confidence, Issue, Severity};
+use super::state::Branch;
 use crate::tools::model_call::Answer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -23,6 +24,9 @@ pub struct StepFindings {
     pub step_number: u32,
     pub step: String,
     pub findings: String,
+    /// The branch the step belongs to (omitted: the main line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -45,6 +49,9 @@ pub struct Output {
     pub files_checked: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub relevant_files: Vec<String>,
+    /// Once a step branches off (planner): the main line (`main`) and each branch with its standing steps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<Branch>,
     /// What to do next (while in progress).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guidance: Option<String>,
@@ -65,6 +72,16 @@ pub struct Output {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     pub continuation_id: String,
+}
+
+/// `main: steps 1, 2` or `alt (from step 1): step 3`.
+pub fn branch_line(b: &Branch) -> String {
+    let from = b
+        .branch_from_step
+        .map_or(String::new(), |n| format!(" (from step {n})"));
+    let steps = b.steps.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let plural = if b.steps.len() == 1 { "" } else { "s" };
+    format!("{}{from}: step{plural} {steps}", b.branch_id)
 }
 
 /// The text content: a short report a model can read without `structuredContent`.
@@ -91,10 +108,15 @@ pub fn render(o: &Output) -> String {
     if let Some(h) = &o.hypothesis {
         out.push_str(&format!("\nHypothesis: {h}"));
     }
+    if !o.branches.is_empty() {
+        let lines: Vec<String> = o.branches.iter().map(branch_line).collect();
+        out.push_str(&format!("\nBranches: {}", lines.join("; ")));
+    }
     if !o.findings.is_empty() {
         out.push_str("\n\n## Findings");
         for f in &o.findings {
-            out.push_str(&format!("\n{}. {} — {}", f.step_number, f.step, f.findings));
+            let on = f.branch_id.as_ref().map_or(String::new(), |b| format!(" [branch {b}]"));
+            out.push_str(&format!("\n{}.{on} {} — {}", f.step_number, f.step, f.findings));
         }
     }
     if !o.issues_by_severity.is_empty() {

@@ -1,6 +1,8 @@
 //! Investigation state: each step is stored as a user turn (the step as JSON, tagged with the tool) in the
 //! conversation under `continuation_id`; replaying a thread's turns rebuilds the investigation after a restart.
+//! A step may belong to a named branch (the planner's alternatives); steps without one form the main line.
 
+use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 
 use super::input::{Confidence, Input, Issue};
@@ -33,7 +35,28 @@ pub struct StepRecord {
     pub backtrack_from_step: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
+    /// The branch this step belongs to; `None`: the main line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_id: Option<String>,
+    /// On the first step of a branch: the step it branches from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_from_step: Option<u32>,
 }
+
+/// A line of the plan: the main line or one branch, with its standing steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Branch {
+    /// `main` for the main line, else the branch's name.
+    pub branch_id: String,
+    /// The step the branch starts from (none for the main line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch_from_step: Option<u32>,
+    /// The standing steps on this line, in order.
+    pub steps: Vec<u32>,
+}
+
+/// The name the main line goes by among the branches.
+pub const MAIN_LINE: &str = "main";
 
 impl StepRecord {
     pub fn new(tool: &str, i: &Input) -> Self {
@@ -52,6 +75,8 @@ impl StepRecord {
             confidence: i.confidence,
             backtrack_from_step: i.backtrack_from_step,
             images: i.images.clone(),
+            branch_id: None,
+            branch_from_step: None,
         }
     }
 
@@ -166,6 +191,36 @@ impl Investigation {
         self.steps.iter().rev().find_map(|s| s.hypothesis.as_deref())
     }
 
+    /// The main line and every branch with their standing steps, the main line first and the branches in the
+    /// order they began; empty while there is no branch.
+    pub fn branches(&self) -> Vec<Branch> {
+        if self.steps.iter().all(|s| s.branch_id.is_none()) {
+            return Vec::new();
+        }
+        let mut out = vec![Branch {
+            branch_id: MAIN_LINE.to_owned(),
+            branch_from_step: None,
+            steps: Vec::new(),
+        }];
+        for s in &self.steps {
+            let id = s.branch_id.as_deref().unwrap_or(MAIN_LINE);
+            match out.iter_mut().find(|b| b.branch_id == id) {
+                Some(b) => b.steps.push(s.step_number),
+                None => out.push(Branch {
+                    branch_id: id.to_owned(),
+                    branch_from_step: s.branch_from_step,
+                    steps: vec![s.step_number],
+                }),
+            }
+        }
+        out
+    }
+
+    /// The standing step numbered `n`.
+    pub fn step(&self, n: u32) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step_number == n)
+    }
+
     /// The latest confidence stated.
     pub fn confidence(&self) -> Option<Confidence> {
         self.steps.iter().rev().find_map(|s| s.confidence)
@@ -197,6 +252,8 @@ mod tests {
             confidence: None,
             backtrack_from_step: back,
             images: vec![],
+            branch_id: None,
+            branch_from_step: None,
         }
     }
 
@@ -232,5 +289,31 @@ mod tests {
             (1, 1),
             "step 1 begins a new investigation"
         );
+    }
+
+    #[test]
+    fn branches_group_the_standing_steps_and_survive_a_replay() {
+        let mut alt = step(3, None, "/c");
+        (alt.branch_id, alt.branch_from_step) = (Some("alt".into()), Some(1));
+        let mut alt2 = step(4, None, "/d");
+        alt2.branch_id = Some("alt".into());
+        let turns: Vec<Turn> = [step(1, None, "/a"), step(2, None, "/b"), alt, alt2, step(5, None, "/e")]
+            .iter()
+            .map(|s| s.to_turn(0))
+            .collect();
+        assert!(turns[2].content.contains(r#""branch_id":"alt","branch_from_step":1"#));
+        let inv = Investigation::replay("debug", &turns);
+        let branches = inv.branches();
+        assert_eq!(
+            branches
+                .iter()
+                .map(|b| (b.branch_id.as_str(), b.branch_from_step, b.steps.clone()))
+                .collect::<Vec<_>>(),
+            [("main", None, vec![1, 2, 5]), ("alt", Some(1), vec![3, 4])]
+        );
+        let mut back = inv.clone();
+        back.apply(step(3, Some(3), "/f"));
+        assert!(back.branches().is_empty(), "backtracking past the branch removes it");
+        assert!(Investigation::replay("debug", &turns[..2]).branches().is_empty());
     }
 }
