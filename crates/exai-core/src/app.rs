@@ -19,6 +19,8 @@ pub struct App {
     pub models: ModelRegistry,
     pub providers: Providers,
     pub resilience: Resilience,
+    /// Work a call leaves behind (such as recording it); waited for on shutdown.
+    pub background: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for App {
@@ -51,6 +53,7 @@ impl App {
             models,
             providers,
             resilience,
+            background: tokio_util::task::TaskTracker::new(),
         })
     }
 

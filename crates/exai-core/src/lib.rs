@@ -11,6 +11,7 @@
 //! - [`models`]: the model registry: names, aliases, capabilities, and `auto` selection.
 //! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
 //! - [`resilience`]: one time budget per call, owned permits, retries, circuit breakers, fallback chains.
+//! - [`metrics`]: the one list of metrics (name, kind, help, buckets) behind `/metrics`.
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
 //! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
 //! - [`protocol`]: the MCP protocol revisions exai serves.
@@ -22,6 +23,7 @@ pub mod conversation;
 pub mod error;
 pub mod files;
 pub mod git;
+pub mod metrics;
 pub mod models;
 pub mod protocol;
 pub mod provider;

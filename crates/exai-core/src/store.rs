@@ -53,6 +53,26 @@ pub struct Conversation {
     pub turns: Vec<Turn>,
 }
 
+/// One finished tool call, as the `tool_executions` table keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// When the call finished, Unix milliseconds.
+    pub at_ms: i64,
+    pub tool: String,
+    /// For model tools: who answered (the last model call's provider and model).
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub latency_ms: i64,
+    /// `ok`, `tool_error`, `timeout`, `cancelled`, `over_capacity`, `circuit_open`, `invalid` or `error`.
+    pub status: String,
+    /// The error's kind when the call failed.
+    pub error_kind: Option<String>,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    /// The bounded session key (a connection, an HTTP session or a client name).
+    pub session: Option<String>,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Round-trips a trivial query and reports the schema version.
     fn ping(&self) -> BoxFuture<'_, Result<StoreHealth, StoreError>>;
@@ -71,4 +91,10 @@ pub trait Store: Send + Sync + 'static {
     fn conversation<'a>(&'a self, conversation_id: &'a str) -> BoxFuture<'a, Result<Option<Conversation>, StoreError>>;
     /// Deletes threads that expired before `now_ms`; returns how many.
     fn purge_expired(&self, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Appends one finished tool call to `tool_executions`.
+    fn record_execution<'a>(&'a self, execution: &'a Execution) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The newest `limit` executions, newest first.
+    fn recent_executions(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Execution>, StoreError>>;
+    /// Deletes executions recorded before `before_ms`; returns how many.
+    fn purge_executions(&self, before_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 }

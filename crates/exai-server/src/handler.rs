@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conformance::{self, Conformance};
 use crate::tasks::{self, Tasks};
-use crate::{catalog, rescue};
+use crate::{catalog, executions, rescue};
 
 /// How long clients may cache `tools/list`: the list is fixed for the life of the process.
 const TOOLS_TTL_MS: u64 = 300_000;
@@ -376,6 +376,7 @@ pub(crate) async fn execute(
     let _inflight = app.runtime.enter();
     let started = Instant::now();
     let budget = Budget::new(limit);
+    let usage = exai_core::tools::CallUsage::default();
     let work = async {
         let limits = &app.resilience.limits;
         let _session_permit = limits.session(&session).acquire(&budget).await?;
@@ -385,6 +386,7 @@ pub(crate) async fn execute(
             progress,
             cancel: cancel.clone(),
             budget: budget.clone(),
+            usage: usage.clone(),
         };
         tool.call(ctx, args).await
     };
@@ -400,6 +402,22 @@ pub(crate) async fn execute(
     metrics::counter!("exai_tool_calls_total", "tool" => name.clone(), "status" => outcome_status(&outcome))
         .increment(1);
     metrics::histogram!("exai_tool_latency_seconds", "tool" => name.clone()).record(ms / 1000.0);
+    let status = outcome_status(&outcome);
+    executions::record(
+        &app,
+        executions::Finished {
+            tool: &name,
+            latency: started.elapsed(),
+            status,
+            error_kind: match &outcome {
+                Ok(out) if out.is_error => Some("tool_error"),
+                Ok(_) => None,
+                Err(e) => Some(executions::error_kind(e)),
+            },
+            used: usage.get(),
+            session: &session,
+        },
+    );
     match &outcome {
         Ok(out) if !out.is_error => tracing::info!(tool = %name, ms, "tool call ok"),
         Ok(_) => tracing::info!(tool = %name, ms, "tool call returned a tool error"),

@@ -1,6 +1,6 @@
 //! The daemon's HTTP app: MCP Streamable HTTP at `/mcp` (rmcp's service, with Host/Origin allow-lists,
 //! legacy sessions from `http.*` config), a guard that gives bad bodies JSON-RPC errors, optional bearer
-//! auth, and the health routes.
+//! auth, the health routes and `/metrics`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,11 +23,12 @@ use tokio_util::sync::CancellationToken;
 use crate::ExaiHandler;
 use crate::conn_limit::{ConnLimits, LimitedListener};
 use crate::inbound::{self, Decoded, Rejection};
-use crate::routes::{admin, health};
+use crate::prometheus::Exporter;
+use crate::routes::{admin, health, metrics};
 use crate::tasks::Tasks;
 
-/// The whole daemon app, ready to serve (or to drive with `oneshot` in tests).
-pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
+/// The whole daemon app, ready to serve (or to drive with `oneshot` in tests); `exporter` serves `/metrics`.
+pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) -> Router {
     let http = &app.config.http;
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(http.legacy_sessions)
@@ -56,10 +57,14 @@ pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let mut admin_routes = Router::new()
         .route("/admin/reset-circuits", post(admin::reset_circuits))
         .with_state(Arc::clone(&app));
+    let mut metrics_routes = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .with_state(exporter);
     if let Some(token) = http.token.clone() {
         let token = Arc::new(token);
         mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(Arc::clone(&token), require_bearer));
-        admin_routes = admin_routes.layer(middleware::from_fn_with_state(token, require_bearer));
+        admin_routes = admin_routes.layer(middleware::from_fn_with_state(Arc::clone(&token), require_bearer));
+        metrics_routes = metrics_routes.layer(middleware::from_fn_with_state(token, require_bearer));
     }
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -67,6 +72,7 @@ pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         .with_state(Arc::clone(&app))
         .merge(mcp_routes)
         .merge(admin_routes)
+        .merge(metrics_routes)
 }
 
 /// Rejects a request without `Authorization: Bearer <http.token>` before anything runs.
@@ -153,13 +159,18 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 
 /// Serves the daemon app on `listener` until `shutdown` fires, then drains gracefully.
 /// Connections past `EXAI_MAX_CONNECTIONS` / `EXAI_MAX_CONNECTIONS_PER_IP` get a 503 and are closed.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    exporter: Exporter,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let l = &app.config.limits;
     let limits = ConnLimits::new(
         l.max_connections.get() as usize,
         l.max_connections_per_ip.get() as usize,
     );
-    let router = router(app, shutdown.clone());
+    let router = router(app, exporter, shutdown.clone());
     axum::serve(LimitedListener::new(listener, limits), router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

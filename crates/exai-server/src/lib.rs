@@ -5,21 +5,25 @@
 //! - `catalog`: exai tool specs as MCP `Tool` definitions (shared with `exai tools`).
 //! - `inbound`: decoding of incoming JSON-RPC with the specific error for each bad input.
 //! - `rescue`: the one place tool errors become MCP results, JSON-RPC errors or HTTP statuses.
+//! - `executions`: every finished tool call written to the `tool_executions` table in the background.
+//! - `prometheus`: the Prometheus recorder behind `GET /metrics`, with buckets from the metrics list.
 //! - `stdio`: MCP over stdin/stdout.
 //! - `http`: the daemon's axum app: Streamable HTTP at `/mcp`, bearer auth, health routes.
 //! - `conn_limit`: total and per-IP connection limits on the daemon's listener.
-//! - `routes`: plain HTTP routes (`/healthz`, `/readyz`).
+//! - `routes`: plain HTTP routes (`/healthz`, `/readyz`, `/metrics`, `/admin/...`).
 //! - `tasks`: the MCP Tasks extension (SEP-2663): model-backed calls as pollable background tasks.
 //! - `ws`: the WebSocket daemon endpoint: the EX-AI daemon protocol and MCP JSON-RPC, sessions, keepalive.
 
 pub mod catalog;
 mod conformance;
 pub mod conn_limit;
+mod executions;
 mod handler;
 pub mod http;
 // Public only for `benches/decode.rs`; not part of the crate's API.
 #[doc(hidden)]
 pub mod inbound;
+pub mod prometheus;
 mod rescue;
 mod routes;
 pub mod stdio;

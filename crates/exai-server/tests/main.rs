@@ -181,7 +181,12 @@ async fn http_client_hanging_up_cancels_the_call() {
     let f = fixture(Tier::Simple, &[]).await;
     let (listener, addr) = exai_server::http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let shutdown = CancellationToken::new();
-    tokio::spawn(exai_server::http::serve(listener, f.app.clone(), shutdown.clone()));
+    tokio::spawn(exai_server::http::serve(
+        listener,
+        f.app.clone(),
+        exai_server::prometheus::Exporter::default(),
+        shutdown.clone(),
+    ));
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},

@@ -144,6 +144,92 @@ macro_rules! impl_store {
                 }
                 .boxed()
             }
+
+            fn record_execution<'a>(
+                &'a self,
+                e: &'a exai_core::store::Execution,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                async move {
+                    sqlx::query(
+                        "INSERT INTO tool_executions \
+                         (at_ms, tool, provider, model, latency_ms, status, error_kind, tokens_in, tokens_out, session) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(e.at_ms)
+                    .bind(&e.tool)
+                    .bind(e.provider.as_deref())
+                    .bind(e.model.as_deref())
+                    .bind(e.latency_ms)
+                    .bind(&e.status)
+                    .bind(e.error_kind.as_deref())
+                    .bind(e.tokens_in)
+                    .bind(e.tokens_out)
+                    .bind(e.session.as_deref())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(())
+                }
+                .boxed()
+            }
+
+            fn recent_executions(
+                &self,
+                limit: u32,
+            ) -> BoxFuture<'_, Result<Vec<exai_core::store::Execution>, StoreError>> {
+                async move {
+                    type Row = (
+                        i64,
+                        String,
+                        Option<String>,
+                        Option<String>,
+                        i64,
+                        String,
+                        Option<String>,
+                        Option<i64>,
+                        Option<i64>,
+                        Option<String>,
+                    );
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT at_ms, tool, provider, model, latency_ms, status, error_kind, tokens_in, tokens_out, \
+                         session FROM tool_executions ORDER BY at_ms DESC, id DESC LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(at_ms, tool, provider, model, latency_ms, status, error_kind, tokens_in, tokens_out, session)| {
+                            exai_core::store::Execution {
+                                at_ms,
+                                tool,
+                                provider,
+                                model,
+                                latency_ms,
+                                status,
+                                error_kind,
+                                tokens_in,
+                                tokens_out,
+                                session,
+                            }
+                        })
+                        .collect())
+                }
+                .boxed()
+            }
+
+            fn purge_executions(&self, before_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+                async move {
+                    let done = sqlx::query("DELETE FROM tool_executions WHERE at_ms < $1")
+                        .bind(before_ms)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(query_err)?;
+                    Ok(done.rows_affected())
+                }
+                .boxed()
+            }
         }
     };
 }

@@ -2,7 +2,7 @@
 //! (`EXAI_TEST_DATABASE_URL`; in CI a missing or unreachable database fails the run instead of skipping).
 
 use exai_core::provider::Role;
-use exai_core::store::{Store, Turn};
+use exai_core::store::{Execution, Store, Turn};
 use exai_store::{PgStore, SqliteStore};
 
 fn turn(role: Role, content: &str, at: i64) -> Turn {
@@ -76,8 +76,48 @@ async fn contract(store: &dyn Store) {
     assert!(store.conversation("c2").await.unwrap().is_none());
     assert!(store.conversation("c1").await.unwrap().is_some());
 
+    // Tool executions: newest first, optional fields round-trip, old ones purged.
+    let chat = Execution {
+        at_ms: 5_000,
+        tool: "chat".to_owned(),
+        provider: Some("glm".to_owned()),
+        model: Some("glm-4.6".to_owned()),
+        latency_ms: 1_234,
+        status: "ok".to_owned(),
+        error_kind: None,
+        tokens_in: Some(100),
+        tokens_out: Some(20),
+        session: Some("stdio".to_owned()),
+    };
+    let status = Execution {
+        at_ms: 6_000,
+        tool: "status".to_owned(),
+        provider: None,
+        model: None,
+        latency_ms: 2,
+        status: "timeout".to_owned(),
+        error_kind: Some("timeout".to_owned()),
+        tokens_in: None,
+        tokens_out: None,
+        session: None,
+    };
+    let old = Execution {
+        at_ms: 10,
+        ..status.clone()
+    };
+    for e in [&old, &chat, &status] {
+        store.record_execution(e).await.unwrap();
+    }
+    assert_eq!(
+        store.recent_executions(10).await.unwrap(),
+        [status.clone(), chat.clone(), old]
+    );
+    assert_eq!(store.recent_executions(1).await.unwrap(), std::slice::from_ref(&status));
+    assert_eq!(store.purge_executions(1_000).await.unwrap(), 1);
+    assert_eq!(store.recent_executions(10).await.unwrap(), [status, chat]);
+
     store.record_start("0.0.0", "test").await.unwrap();
-    assert_eq!(store.ping().await.unwrap().schema_version, 2);
+    assert_eq!(store.ping().await.unwrap().schema_version, 3);
 }
 
 #[tokio::test]
@@ -117,7 +157,7 @@ async fn postgres_store_keeps_the_contract() {
     contract(&store).await;
     // Migrating again is a no-op.
     let again = PgStore::connect_in_schema(&url, Some(&schema)).await.unwrap();
-    assert_eq!(again.ping().await.unwrap().schema_version, 2);
+    assert_eq!(again.ping().await.unwrap().schema_version, 3);
     again.close().await;
     store.drop_schema(&schema).await.unwrap();
     store.close().await;

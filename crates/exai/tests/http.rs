@@ -39,7 +39,7 @@ async fn jsonrpc(resp: reqwest::Response) -> Value {
         .unwrap_or_else(|| panic!("no JSON-RPC reply in {text:?}"))
 }
 
-async fn rmcp_client(
+pub(crate) async fn rmcp_client(
     daemon: &Daemon,
     version: ProtocolVersion,
     lifecycle: ClientLifecycleMode,

@@ -5,6 +5,7 @@ mod chat;
 mod cli;
 mod faults;
 mod http;
+mod metrics;
 mod resilience;
 mod shim;
 mod stdio;

@@ -113,6 +113,11 @@ impl Daemon {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The daemon's `--data-dir` (its SQLite database lives here).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/", self.ws_addr)
     }

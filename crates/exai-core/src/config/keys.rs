@@ -62,6 +62,12 @@ pub const KEYS: &[Key] = &[
         "Most turns a thread keeps; older turns are dropped first.",
     ),
     key(
+        "observability.executions_retention_days",
+        "EXAI_EXECUTIONS_RETENTION_DAYS",
+        "7",
+        "Days the `tool_executions` table keeps each tool call (older rows are purged on the first call, then hourly).",
+    ),
+    key(
         "files.allowed_roots",
         "EXAI_ALLOWED_ROOTS",
         "",

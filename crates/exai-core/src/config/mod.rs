@@ -29,6 +29,7 @@ pub struct Config {
     /// PostgreSQL instead of SQLite when set.
     pub database_url: Option<Secret>,
     pub conversations: ConversationConfig,
+    pub observability: ObservabilityConfig,
     /// Where tools may read files from, and how large a file may be.
     pub files: FilesConfig,
     /// Workflow tools (debug, codereview, ...).
@@ -54,6 +55,13 @@ pub struct Config {
 pub struct ConversationConfig {
     pub ttl: Duration,
     pub max_turns: NonZeroU32,
+}
+
+/// What is kept for looking back at the server's work.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservabilityConfig {
+    /// How long a row of `tool_executions` is kept.
+    pub executions_retention: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::keys::by_path;
 use super::{
-    Config, ConversationConfig, FilesConfig, HttpConfig, Limits, LogConfig, LogFormat, Problem, ProviderConfig,
-    ProvidersConfig, RawSettings, Secret, Timeouts, ToolSelection, WorkflowConfig, WsConfig, mask,
+    Config, ConversationConfig, FilesConfig, HttpConfig, Limits, LogConfig, LogFormat, ObservabilityConfig, Problem,
+    ProviderConfig, ProvidersConfig, RawSettings, Secret, Timeouts, ToolSelection, WorkflowConfig, WsConfig, mask,
 };
 use crate::tools::{Profile, registry};
 
@@ -146,6 +146,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     let ttl = r.secs("conversations.ttl_secs");
     let heartbeat = r.secs("progress.heartbeat_secs");
     let max_turns = r.non_zero("conversations.max_turns");
+    let retention_days = r.non_zero("observability.executions_retention_days");
     let files = files(&mut r);
     let max_steps = r.non_zero("workflow.max_steps");
     let profile = match r.text("tools.profile").parse::<Profile>() {
@@ -209,6 +210,9 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         conversations: ConversationConfig {
             ttl: ttl?,
             max_turns: max_turns?,
+        },
+        observability: ObservabilityConfig {
+            executions_retention: Duration::from_secs(u64::from(retention_days?.get()) * 86_400),
         },
         files: files?,
         workflow: WorkflowConfig { max_steps: max_steps? },

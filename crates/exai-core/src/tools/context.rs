@@ -93,6 +93,39 @@ impl ProgressSink {
     }
 }
 
+/// Which model answered a call and the tokens its answers used, filled in by every model call the tool makes
+/// (clones share one record), so the server can log the call with them.
+#[derive(Debug, Clone, Default)]
+pub struct CallUsage(Arc<std::sync::Mutex<Option<UsedModel>>>);
+
+/// The last answering provider and model, and the tokens of all answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsedModel {
+    pub provider: String,
+    pub model: String,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+}
+
+impl CallUsage {
+    /// Adds one answer.
+    pub fn add(&self, provider: &str, model: &str, usage: Option<crate::provider::Usage>) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let used = slot.get_or_insert_with(UsedModel::default);
+        used.provider = provider.to_owned();
+        used.model = model.to_owned();
+        if let Some(u) = usage {
+            *used.tokens_in.get_or_insert(0) += u.input_tokens as i64;
+            *used.tokens_out.get_or_insert(0) += u.output_tokens as i64;
+        }
+    }
+
+    /// What was added so far (`None` when no model answered).
+    pub fn get(&self) -> Option<UsedModel> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ToolContext {
     pub app: Arc<App>,
@@ -100,6 +133,8 @@ pub struct ToolContext {
     pub cancel: CancellationToken,
     /// The call's one time budget: everything the tool does spends from what is left, and records where.
     pub budget: Budget,
+    /// The models that answered and their tokens.
+    pub usage: CallUsage,
 }
 
 impl ToolContext {

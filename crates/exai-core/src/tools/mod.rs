@@ -40,7 +40,7 @@ mod version;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-pub use context::{Progress, ProgressSink, ToolContext};
+pub use context::{CallUsage, Progress, ProgressSink, ToolContext, UsedModel};
 pub use registry::Registry;
 pub use spec::{Hints, Profile, Tier, ToolSpec};
 pub use typed::{Typed, TypedTool};

@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use exai_core::app::App;
     use exai_core::config::{Config, MapEnv, ToolSelection};
-    use exai_core::store::{Conversation, Store, StoreError, StoreHealth, Turn};
+    use exai_core::store::{Conversation, Execution, Store, StoreError, StoreHealth, Turn};
     use exai_core::tools::{Profile, Registry};
     use futures::future::BoxFuture;
     use rmcp::ServerHandler;
@@ -224,6 +224,15 @@ mod tests {
             unimplemented!()
         }
         fn purge_expired(&self, _: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+            unimplemented!()
+        }
+        fn record_execution<'a>(&'a self, _: &'a Execution) -> BoxFuture<'a, Result<(), StoreError>> {
+            unimplemented!()
+        }
+        fn recent_executions(&self, _: u32) -> BoxFuture<'_, Result<Vec<Execution>, StoreError>> {
+            unimplemented!()
+        }
+        fn purge_executions(&self, _: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
             unimplemented!()
         }
     }

@@ -126,7 +126,7 @@ impl Sessions {
         }
         state.conn = Some(Attached { id: conn, tx, kick });
         drop(state);
-        metrics::gauge!("exai_ws_sessions").set(map.len() as f64);
+        metrics::gauge!("exai_open_sessions", "transport" => "ws").set(map.len() as f64);
         Ok(session)
     }
 
@@ -156,7 +156,7 @@ impl Sessions {
                 drop(state);
                 map.remove(&session.id);
                 session.ended.cancel();
-                metrics::gauge!("exai_ws_sessions").set(map.len() as f64);
+                metrics::gauge!("exai_open_sessions", "transport" => "ws").set(map.len() as f64);
             }
         });
     }

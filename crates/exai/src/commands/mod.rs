@@ -40,12 +40,15 @@ pub struct Options {
 /// A started app, and the simulator it talks to when `--sim` (stopped when this is dropped).
 pub struct Started {
     pub app: Arc<App>,
+    /// The Prometheus recorder's handle, for `GET /metrics`.
+    pub exporter: exai_server::prometheus::Exporter,
     _sim: Option<SimHandle>,
 }
 
 /// Opens the store, wires the providers and builds the shared [`App`] for a serving command.
 async fn start(config: Config, options: Options, transport: &str) -> anyhow::Result<Started> {
     crate::logging::init(&config.log);
+    let exporter = exai_server::prometheus::install().context("installing the metrics recorder")?;
     let store: Arc<dyn Store> = match &config.database_url {
         Some(url) => Arc::new(
             PgStore::connect_with_timeout(url.expose(), config.timeouts.database)
@@ -81,6 +84,7 @@ async fn start(config: Config, options: Options, transport: &str) -> anyhow::Res
     let tools = Registry::select(&config.tools, options.fixtures);
     Ok(Started {
         app: App::with_providers(config, store, tools, models, providers),
+        exporter,
         _sim: sim,
     })
 }

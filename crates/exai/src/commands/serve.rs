@@ -27,10 +27,13 @@ pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> 
     out.flush()?;
     tracing::info!(%local, %ws_local, "daemon listening");
     let shutdown = super::shutdown_on_signal();
-    let http = exai_server::http::serve(listener, app.clone(), shutdown.clone());
-    let ws = exai_server::ws::serve(ws_listener, app, shutdown.clone());
+    let http = exai_server::http::serve(listener, app.clone(), started.exporter.clone(), shutdown.clone());
+    let ws = exai_server::ws::serve(ws_listener, app.clone(), shutdown.clone());
     let outcome = tokio::try_join!(http, ws);
     shutdown.cancel();
+    // Calls still being recorded finish first.
+    app.background.close();
+    app.background.wait().await;
     outcome?;
     tracing::info!("daemon stopped");
     Ok(())

@@ -60,6 +60,7 @@ pub async fn run(
     let mut events = provider.chat(request);
     let mut answer = Answer::empty(provider.name(), &model, asked);
     let mut pending = String::new();
+    let mut first_token: Option<Duration> = None;
     let done = loop {
         let wake = reporter.last
             + if pending.is_empty() {
@@ -70,6 +71,7 @@ pub async fn run(
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(ChatEvent::Text(t))) => {
+                    first_token.get_or_insert_with(|| attempt_started.elapsed());
                     answer.content.push_str(&t);
                     pending.push_str(&t);
                 }
@@ -119,6 +121,15 @@ pub async fn run(
     if !reported_model.is_empty() {
         answer.model = reported_model;
     }
-    answer.latency_ms = attempt_started.elapsed().as_millis() as u64;
+    let took = attempt_started.elapsed();
+    answer.latency_ms = took.as_millis() as u64;
+    // Labelled by the registry's model name (bounded), not whatever name upstream reported.
+    let (provider, model) = (answer.provider.clone(), model);
+    if let Some(first) = first_token {
+        metrics::histogram!("exai_upstream_first_token_seconds", "provider" => provider.clone(), "model" => model.clone())
+            .record(first.as_secs_f64());
+    }
+    metrics::histogram!("exai_upstream_latency_seconds", "provider" => provider, "model" => model)
+        .record(took.as_secs_f64());
     Ok(answer)
 }

@@ -197,6 +197,14 @@ pub async fn run(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolEr
             match outcome {
                 Ok(mut answer) => {
                     breaker.on_success();
+                    ctx.usage.add(&answer.provider, &answer.model, answer.usage);
+                    if let Some(u) = answer.usage {
+                        let name = model.name.clone();
+                        metrics::counter!("exai_tokens_total", "model" => name.clone(), "direction" => "in")
+                            .increment(u.input_tokens);
+                        metrics::counter!("exai_tokens_total", "model" => name, "direction" => "out")
+                            .increment(u.output_tokens);
+                    }
                     if model.name != asked.name {
                         answer.fallback_reason = Some(notes.join("; "));
                         metrics::counter!("exai_fallbacks_total", "from" => asked.name.clone(), "to" => model.name.clone())

@@ -1,0 +1,168 @@
+//! The one list of metrics exai records: each metric's name, kind, help text and (for histograms) buckets.
+//! [`describe`] registers the help texts with the global recorder; the exporter reads the buckets from here.
+
+/// What sort of value a metric is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    /// With its bucket upper bounds (seconds for latencies).
+    Histogram(&'static [f64]),
+}
+
+/// One metric.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// One line for the `# HELP` text, naming the labels.
+    pub help: &'static str,
+}
+
+/// Buckets for a whole tool call or upstream request: 5 ms to 10 minutes.
+const LATENCY: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+/// Buckets for waiting on a permit: 1 ms to a minute.
+const WAIT: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+const fn m(name: &'static str, kind: Kind, help: &'static str) -> Metric {
+    Metric { name, kind, help }
+}
+
+/// Every metric exai records. Label sets are bounded: tools, statuses, providers, models, limits, transports.
+pub const METRICS: &[Metric] = &[
+    m(
+        "exai_tool_calls_total",
+        Kind::Counter,
+        "Tool calls finished, by tool and status (ok, tool_error, timeout, ...).",
+    ),
+    m(
+        "exai_tool_latency_seconds",
+        Kind::Histogram(LATENCY),
+        "Time a tool call took, by tool.",
+    ),
+    m(
+        "exai_upstream_first_token_seconds",
+        Kind::Histogram(LATENCY),
+        "Time from sending a model request to its first answer text, by provider and model.",
+    ),
+    m(
+        "exai_upstream_latency_seconds",
+        Kind::Histogram(LATENCY),
+        "Time a successful model request took in all, by provider and model.",
+    ),
+    m(
+        "exai_tokens_total",
+        Kind::Counter,
+        "Tokens the models reported, by model and direction (in, out).",
+    ),
+    m(
+        "exai_retries_total",
+        Kind::Counter,
+        "Upstream requests retried, by provider.",
+    ),
+    m(
+        "exai_fallbacks_total",
+        Kind::Counter,
+        "Answers from a fallback model, by asked-for model (from) and answering model (to).",
+    ),
+    m(
+        "exai_circuit_open",
+        Kind::Gauge,
+        "1 while a circuit breaker is open (calls refused), by target.",
+    ),
+    m(
+        "exai_circuit_opened_total",
+        Kind::Counter,
+        "Times any circuit breaker opened.",
+    ),
+    m("mcp_semaphore_current_value", Kind::Gauge, "Permits in use, by limit."),
+    m(
+        "mcp_semaphore_expected_value",
+        Kind::Gauge,
+        "Permits a limit has (its capacity), by limit.",
+    ),
+    m(
+        "mcp_semaphore_wait_seconds",
+        Kind::Histogram(WAIT),
+        "Time spent waiting for a permit, by limit.",
+    ),
+    m(
+        "mcp_semaphore_acquisition_failures_total",
+        Kind::Counter,
+        "Permits refused, by limit and reason (queue_full, timeout).",
+    ),
+    m(
+        "mcp_semaphore_invariant_violations_total",
+        Kind::Counter,
+        "Times more global permits were held than calls were running (a leak).",
+    ),
+    m(
+        "mcp_concurrent_requests",
+        Kind::Gauge,
+        "Upstream requests running, by provider.",
+    ),
+    m(
+        "exai_open_connections",
+        Kind::Gauge,
+        "Open client connections, by transport.",
+    ),
+    m(
+        "exai_connections_refused_total",
+        Kind::Counter,
+        "Client connections refused at a limit, by transport.",
+    ),
+    m(
+        "exai_open_sessions",
+        Kind::Gauge,
+        "Live daemon-protocol sessions, by transport.",
+    ),
+    m(
+        "exai_execution_records_failed_total",
+        Kind::Counter,
+        "Tool calls that could not be written to the tool_executions table.",
+    ),
+    m(
+        "process_cpu_seconds_total",
+        Kind::Counter,
+        "CPU time the process has used, user and system (Linux only).",
+    ),
+    m(
+        "process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory of the process (Linux only).",
+    ),
+];
+
+/// Gives the global recorder every metric's help text (call once, after installing it). The `process_*` ones
+/// are written by the `/metrics` route itself at scrape time.
+pub fn describe() {
+    for metric in METRICS.iter().filter(|m| !m.name.starts_with("process_")) {
+        match metric.kind {
+            Kind::Counter => metrics::describe_counter!(metric.name, metric.help),
+            Kind::Gauge => metrics::describe_gauge!(metric.name, metric.help),
+            Kind::Histogram(_) => metrics::describe_histogram!(metric.name, metric.help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_buckets_increase() {
+        let mut names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), METRICS.len());
+        for metric in METRICS {
+            if let Kind::Histogram(b) = metric.kind {
+                assert!(b.windows(2).all(|w| w[0] < w[1]), "{}", metric.name);
+            }
+        }
+    }
+}
