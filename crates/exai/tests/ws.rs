@@ -157,18 +157,25 @@ async fn hello_list_tools_and_a_call_with_progress_then_its_result() {
 
     let frames = c.call("r1", "chat", json!({"prompt": "q", "model": "glm-4.6"})).await;
     let ops = ops(&frames);
-    assert!(ops.iter().filter(|o| **o == "progress").count() >= 2, "{frames:?}");
+    assert!(ops.iter().filter(|o| **o == "stream_chunk").count() >= 2, "{frames:?}");
     assert_eq!(
         &ops[ops.len() - 2..],
         ["stream_complete", "call_tool_res"],
         "{frames:?}"
     );
-    let progress: String = frames
+    let chunks: String = frames
         .iter()
-        .filter(|f| f["op"] == "progress")
-        .map(|f| f["message"].as_str().unwrap())
+        .filter(|f| f["op"] == "stream_chunk")
+        .map(|f| f["chunk"].as_str().unwrap())
         .collect();
-    assert_eq!(progress, text, "progress frames carry the answer as it streams");
+    assert_eq!(chunks, text, "stream_chunk frames carry the answer as it streams");
+    assert!(
+        frames
+            .iter()
+            .filter(|f| f["op"] == "progress")
+            .all(|f| !f["message"].as_str().unwrap_or("").contains("streams")),
+        "answer text is not repeated in progress frames: {frames:?}"
+    );
     let res = frames.last().unwrap();
     assert_eq!(res["outputs"][0]["type"], "text");
     assert!(res["outputs"][0]["text"].as_str().unwrap().contains(text), "{res}");

@@ -15,6 +15,9 @@ pub struct Progress {
     pub progress: f64,
     pub total: Option<f64>,
     pub message: Option<String>,
+    /// The message is a piece of the model's answer (not a status line such as a heartbeat), so transports
+    /// that tell them apart (the WebSocket daemon's `stream_chunk`) can.
+    pub answer_text: bool,
 }
 
 type Report = dyn Fn(Progress) -> BoxFuture<'static, ()> + Send + Sync;
@@ -87,6 +90,20 @@ impl ProgressSink {
                 progress,
                 total,
                 message,
+                answer_text: false,
+            })
+            .await;
+        }
+    }
+
+    /// Like [`ProgressSink::report`], for a piece of the model's answer.
+    pub async fn report_text(&self, progress: f64, text: String) {
+        if let Some(report) = &self.0 {
+            report(Progress {
+                progress,
+                total: None,
+                message: Some(text),
+                answer_text: true,
             })
             .await;
         }

@@ -58,14 +58,18 @@ pub(super) fn start(app: &Arc<App>, session: &Arc<Session>, request_id: Value, n
     });
 }
 
-/// Progress reports as `progress` frames. exai's tools report streamed answer text and heartbeats through the
-/// same channel, so both are `progress`; no `stream_chunk` is sent.
+/// Streamed answer text as `stream_chunk` frames, everything else (heartbeats, searches, retries) as `progress`.
 fn progress_sink(session: &Arc<Session>, request_id: &Value) -> ProgressSink {
     let session = Arc::clone(session);
     let request_id = request_id.clone();
     ProgressSink::new(move |p: Progress| {
         let message = p.message.unwrap_or_default();
-        session.deliver(frames::progress(&request_id, p.progress, &message), Kind::Live);
+        let frame = if p.answer_text {
+            frames::stream_chunk(&request_id, &message)
+        } else {
+            frames::progress(&request_id, p.progress, &message)
+        };
+        session.deliver(frame, Kind::Live);
         futures::future::ready(()).boxed()
     })
 }

@@ -144,6 +144,11 @@ pub(super) fn progress(request_id: &Value, progress: f64, message: &str) -> Stri
     json!({"op": "progress", "request_id": request_id, "progress": progress, "message": message}).to_string()
 }
 
+/// A piece of the model's answer as it streams.
+pub(super) fn stream_chunk(request_id: &Value, chunk: &str) -> String {
+    json!({"op": "stream_chunk", "request_id": request_id, "chunk": chunk}).to_string()
+}
+
 pub(super) fn stream_complete(request_id: &Value) -> String {
     json!({"op": "stream_complete", "request_id": request_id}).to_string()
 }

@@ -34,11 +34,41 @@ impl Reporter {
         }
     }
 
-    /// Sends `message` now (progress must increase with every notification).
+    /// Sends a status `message` now (progress must increase with every notification).
     pub async fn say(&mut self, message: String) {
         self.sent += 1.0;
         self.sink.report(self.sent, None, Some(message)).await;
         self.last = tokio::time::Instant::now();
+    }
+
+    /// Sends a piece of the answer now.
+    async fn say_text(&mut self, text: String) {
+        self.sent += 1.0;
+        self.sink.report_text(self.sent, text).await;
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// Sends what is pending: answer text as text, anything else (searches, heartbeats) as status.
+    async fn flush(&mut self, pending: &mut Pending) {
+        if !pending.text.is_empty() {
+            self.say_text(std::mem::take(&mut pending.text)).await;
+        }
+        if !pending.note.is_empty() {
+            self.say(std::mem::take(&mut pending.note)).await;
+        }
+    }
+}
+
+/// What is waiting to be reported: answer text, and status notes.
+#[derive(Default)]
+struct Pending {
+    text: String,
+    note: String,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.text.is_empty() && self.note.is_empty()
     }
 }
 
@@ -59,7 +89,7 @@ pub async fn run(
     let attempt_started = tokio::time::Instant::now();
     let mut events = provider.chat(request);
     let mut answer = Answer::empty(provider.name(), &model, asked);
-    let mut pending = String::new();
+    let mut pending = Pending::default();
     let mut first_token: Option<Duration> = None;
     let done = loop {
         let wake = reporter.last
@@ -73,12 +103,12 @@ pub async fn run(
                 Some(Ok(ChatEvent::Text(t))) => {
                     first_token.get_or_insert_with(|| attempt_started.elapsed());
                     answer.content.push_str(&t);
-                    pending.push_str(&t);
+                    pending.text.push_str(&t);
                 }
                 Some(Ok(ChatEvent::Reasoning(t))) => answer.reasoning.get_or_insert_with(String::new).push_str(&t),
                 Some(Ok(ChatEvent::WebSearch(q))) => {
                     let q = q.unwrap_or_default();
-                    pending.push_str(&format!("[searching the web: {q}]\n"));
+                    pending.note.push_str(&format!("[searching the web: {q}]\n"));
                     answer.web_searches.push(q);
                 }
                 Some(Ok(ChatEvent::Usage(u))) => answer.usage = Some(u),
@@ -96,12 +126,12 @@ pub async fn run(
             () = tokio::time::sleep_until(wake) => {
                 if pending.is_empty() {
                     let waited = reporter.started.elapsed().as_secs();
-                    pending = format!("waiting for {model} ({waited} s, {} characters so far)", answer.content.len());
+                    pending.note = format!("waiting for {model} ({waited} s, {} characters so far)", answer.content.len());
                 }
             }
         }
         if !pending.is_empty() && (reporter.last.elapsed() >= COALESCE || reporter.sent == 0.0) {
-            reporter.say(std::mem::take(&mut pending)).await;
+            reporter.flush(&mut pending).await;
         }
     };
     let Some((finish_reason, reported_model)) = done else {
@@ -115,7 +145,7 @@ pub async fn run(
         });
     };
     if !pending.is_empty() {
-        reporter.say(pending).await;
+        reporter.flush(&mut pending).await;
     }
     answer.finish_reason = finish_reason;
     if !reported_model.is_empty() {
