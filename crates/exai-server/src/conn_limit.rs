@@ -92,10 +92,20 @@ impl LimitedListener {
     }
 }
 
-/// A counted connection.
-pub struct Counted {
+/// A connection and what its admission left with it (by default the slot it holds, dropped with the socket).
+pub struct Counted<G = ConnGuard> {
     stream: TcpStream,
-    _guard: ConnGuard,
+    guard: G,
+}
+
+impl<G> Counted<G> {
+    pub fn new(stream: TcpStream, guard: G) -> Self {
+        Self { stream, guard }
+    }
+
+    pub fn guard(&self) -> &G {
+        &self.guard
+    }
 }
 
 impl axum::serve::Listener for LimitedListener {
@@ -113,7 +123,7 @@ impl axum::serve::Listener for LimitedListener {
                 }
             };
             match self.limits.admit(addr.ip()) {
-                Ok(guard) => return (Counted { stream, _guard: guard }, addr),
+                Ok(guard) => return (Counted::new(stream, guard), addr),
                 Err(why) => {
                     tracing::warn!(client = %addr, %why, "connection refused");
                     metrics::counter!("exai_connections_refused_total", "transport" => "http").increment(1);
@@ -140,13 +150,13 @@ async fn refuse(mut stream: TcpStream, why: String) {
     let _ = stream.shutdown().await;
 }
 
-impl AsyncRead for Counted {
+impl<G: Unpin> AsyncRead for Counted<G> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for Counted {
+impl<G: Unpin> AsyncWrite for Counted<G> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }

@@ -3,16 +3,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-use crate::conn_limit::{ConnGuard, ConnLimits};
+use crate::conn_limit::{ConnGuard, ConnLimits, Counted};
 
 /// A TCP listener that admits every connection but remembers which ones a limit refused.
 pub(super) struct WsListener {
@@ -26,11 +23,8 @@ impl WsListener {
     }
 }
 
-/// An accepted connection: its slot (dropped with the socket), or why it was refused.
-pub(super) struct Admitted {
-    stream: TcpStream,
-    admission: Result<ConnGuard, String>,
-}
+/// An accepted connection: its slot (dropped with the socket), or why a limit refused it.
+pub(super) type Admitted = Counted<Result<ConnGuard, String>>;
 
 /// What the upgrade handler learns about its connection.
 #[derive(Debug, Clone)]
@@ -44,7 +38,7 @@ impl Connected<IncomingStream<'_, WsListener>> for Admission {
     fn connect_info(stream: IncomingStream<'_, WsListener>) -> Self {
         Self {
             addr: *stream.remote_addr(),
-            refused: stream.io().admission.as_ref().err().cloned(),
+            refused: stream.io().guard().as_ref().err().cloned(),
         }
     }
 }
@@ -62,7 +56,7 @@ impl axum::serve::Listener for WsListener {
                         tracing::warn!(client = %addr, %why, "websocket connection refused");
                         metrics::counter!("exai_connections_refused_total", "transport" => "ws").increment(1);
                     }
-                    return (Admitted { stream, admission }, addr);
+                    return (Counted::new(stream, admission), addr);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "websocket accept failed");
@@ -74,23 +68,5 @@ impl axum::serve::Listener for WsListener {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
-    }
-}
-
-impl AsyncRead for Admitted {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Admitted {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
