@@ -21,14 +21,7 @@ pub const QUIRKS: Quirks = Quirks {
 
 /// The Kimi profile for a key and base URL.
 pub fn profile(api_key: Option<Secret>, base_url: &str) -> Profile {
-    Profile {
-        name: NAME.to_string(),
-        base_url: base_url.trim_end_matches('/').to_string(),
-        api_key,
-        key_env: Some(KEY_ENV.to_string()),
-        models: vec![],
-        quirks: QUIRKS,
-    }
+    Profile::builtin(NAME, KEY_ENV, QUIRKS, api_key, base_url)
 }
 
 /// The Kimi profile from `[providers.kimi]`.

@@ -65,6 +65,18 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// A built-in provider's profile (GLM, Kimi): its name, key variable and quirks, for a key and base URL.
+    pub fn builtin(name: &str, key_env: &str, quirks: Quirks, api_key: Option<Secret>, base_url: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            key_env: Some(key_env.to_string()),
+            models: vec![],
+            quirks,
+        }
+    }
+
     /// `{base}/chat/completions`.
     pub fn endpoint(&self) -> String {
         format!("{}/chat/completions", self.base_url.trim_end_matches('/'))
