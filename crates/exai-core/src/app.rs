@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::models::ModelRegistry;
+use crate::observe::Observe;
 use crate::provider::Providers;
 use crate::resilience::Resilience;
 use crate::runtime::Runtime;
@@ -19,6 +20,8 @@ pub struct App {
     pub models: ModelRegistry,
     pub providers: Providers,
     pub resilience: Resilience,
+    /// Recent calls and the live event stream (dashboard, alerts, auditor).
+    pub observe: Observe,
     /// Work a call leaves behind (such as recording it); waited for on shutdown.
     pub background: tokio_util::task::TaskTracker,
 }
@@ -53,6 +56,7 @@ impl App {
             models,
             providers,
             resilience,
+            observe: Observe::default(),
             background: tokio_util::task::TaskTracker::new(),
         })
     }

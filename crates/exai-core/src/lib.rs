@@ -11,6 +11,7 @@
 //! - [`models`]: the model registry: names, aliases, capabilities, and `auto` selection.
 //! - [`error`]: [`error::ToolError`], what a tool call can fail with; mapped to the wire only by the server.
 //! - [`resilience`]: one time budget per call, owned permits, retries, circuit breakers, fallback chains.
+//! - [`observe`]: the live window of recent calls and the event stream the dashboard, alerts and auditor read.
 //! - [`metrics`]: the one list of metrics (name, kind, help, buckets) behind `/metrics`.
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
 //! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
@@ -25,6 +26,7 @@ pub mod files;
 pub mod git;
 pub mod metrics;
 pub mod models;
+pub mod observe;
 pub mod protocol;
 pub mod provider;
 pub mod resilience;

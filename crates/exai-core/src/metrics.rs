@@ -37,7 +37,7 @@ pub const METRICS: &[Metric] = &[
     m(
         "exai_tool_calls_total",
         Kind::Counter,
-        "Tool calls finished, by tool and status (ok, tool_error, timeout, ...).",
+        "Tool calls finished, by tool, status (ok, tool_error, timeout, ...) and error kind (none, provider, ...).",
     ),
     m(
         "exai_tool_latency_seconds",

@@ -1,5 +1,6 @@
-//! Records every finished tool call in the `tool_executions` table on a tracked background task (never delaying
-//! the reply), and purges rows past `observability.executions_retention_days` on the first call and hourly.
+//! Records every finished tool call in the live window ([`exai_core::observe`]) and in the `tool_executions`
+//! table on a tracked background task (never delaying the reply), and purges rows past
+//! `observability.executions_retention_days` on the first call and hourly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -65,6 +66,7 @@ pub fn record(app: &Arc<App>, call: Finished<'_>) {
         tokens_out: used.tokens_out,
         session: some(call.session.to_owned()),
     };
+    app.observe.record_call(execution.clone());
     let last = LAST_PURGE_MS.load(Ordering::Relaxed);
     let purge = now - last >= PURGE_EVERY.as_millis() as i64
         && LAST_PURGE_MS

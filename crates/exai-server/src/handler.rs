@@ -399,21 +399,27 @@ pub(crate) async fn execute(
     // This call's permits are back; more held than calls running would be a leak (logged and counted).
     app.resilience.limits.check(app.runtime.inflight());
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    metrics::counter!("exai_tool_calls_total", "tool" => name.clone(), "status" => outcome_status(&outcome))
-        .increment(1);
-    metrics::histogram!("exai_tool_latency_seconds", "tool" => name.clone()).record(ms / 1000.0);
     let status = outcome_status(&outcome);
+    let error_kind = match &outcome {
+        Ok(out) if out.is_error => Some("tool_error"),
+        Ok(_) => None,
+        Err(e) => Some(executions::error_kind(e)),
+    };
+    metrics::counter!(
+        "exai_tool_calls_total",
+        "tool" => name.clone(),
+        "status" => status,
+        "error_kind" => error_kind.unwrap_or("none"),
+    )
+    .increment(1);
+    metrics::histogram!("exai_tool_latency_seconds", "tool" => name.clone()).record(ms / 1000.0);
     executions::record(
         &app,
         executions::Finished {
             tool: &name,
             latency: started.elapsed(),
             status,
-            error_kind: match &outcome {
-                Ok(out) if out.is_error => Some("tool_error"),
-                Ok(_) => None,
-                Err(e) => Some(executions::error_kind(e)),
-            },
+            error_kind,
             used: usage.get(),
             session: &session,
         },

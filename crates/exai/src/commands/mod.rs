@@ -82,8 +82,18 @@ async fn start(config: Config, options: Options, transport: &str) -> anyhow::Res
         .collect();
     tracing::info!(version = exai_core::VERSION, transport, %database, simulator = options.sim, ?keys, "exai starting");
     let tools = Registry::select(&config.tools, options.fixtures);
+    // The dashboard's trends survive a restart: the window starts from the newest recorded calls.
+    let earlier = match store.recent_executions(exai_core::observe::RECENT_CAP as u32).await {
+        Ok(calls) => calls,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read earlier tool calls; the dashboard starts empty");
+            Vec::new()
+        }
+    };
+    let app = App::with_providers(config, store, tools, models, providers);
+    app.observe.preload(earlier);
     Ok(Started {
-        app: App::with_providers(config, store, tools, models, providers),
+        app,
         exporter,
         _sim: sim,
     })
