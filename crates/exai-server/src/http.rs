@@ -32,6 +32,7 @@ pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) ->
     let http = &app.config.http;
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(http.legacy_sessions)
+        .with_json_response(http.json_response)
         .with_max_request_body_bytes(app.config.limits.max_request_bytes)
         .with_allowed_hosts(http.allowed_hosts.clone())
         .with_allowed_origins(http.allowed_origins.clone())

@@ -133,6 +133,12 @@ pub const KEYS: &[Key] = &[
         "Give 2025-11-25 clients an `Mcp-Session-Id`, a GET stream and DELETE (2026-07-28 is always stateless).",
     ),
     key(
+        "http.json_response",
+        "EXAI_HTTP_JSON_RESPONSE",
+        "false",
+        "Answer stateless requests with `application/json` instead of an SSE stream when the call sends no progress.",
+    ),
+    key(
         "ws.host",
         "EXAI_WS_HOST",
         "127.0.0.1",

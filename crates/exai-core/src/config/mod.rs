@@ -99,6 +99,8 @@ pub struct HttpConfig {
     /// Empty means the Origin check is disabled (`*`).
     pub allowed_origins: Vec<String>,
     pub legacy_sessions: bool,
+    /// Stateless replies as `application/json` when the call streams nothing (rmcp falls back to SSE otherwise).
+    pub json_response: bool,
 }
 
 #[derive(Debug, Clone)]

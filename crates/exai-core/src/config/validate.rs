@@ -164,6 +164,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             allowed_hosts: r.allow_list("http.allowed_hosts"),
             allowed_origins: r.allow_list("http.allowed_origins"),
             legacy_sessions: r.bool("http.legacy_sessions")?,
+            json_response: r.bool("http.json_response")?,
         })
     })();
     let ws_host = r.parse::<IpAddr>("ws.host", "an IP address such as 127.0.0.1 or ::1");
