@@ -75,7 +75,7 @@ async fn start_nginx(settings: &Settings, nginx: &Path, dir: &Path) -> anyhow::R
     let port = procs::free_port()?;
     let body = FIXED_STREAM.replace('\\', "\\\\").replace('"', "\\\"");
     let conf = format!(
-        "worker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+        "master_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  access_log off;\n  keepalive_requests 1000000;\n\
            client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\

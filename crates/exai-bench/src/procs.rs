@@ -43,6 +43,7 @@ pub fn command(program: &Path, args: &[&str], cpu: Option<u8>) -> Command {
     cmd.args(args)
         .kill_on_drop(true)
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::null());
     cmd
 }

@@ -122,6 +122,9 @@ impl axum::serve::Listener for LimitedListener {
                     continue;
                 }
             };
+            // Streamed replies are many small writes: without this, Nagle's algorithm holds each one back until
+            // the client acknowledges the last, which a delayed ACK stretches to ~40 ms.
+            let _ = stream.set_nodelay(true);
             match self.limits.admit(addr.ip()) {
                 Ok(guard) => return (Counted::new(stream, guard), addr),
                 Err(why) => {

@@ -5,6 +5,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::task::JoinHandle;
 
 use crate::config::SimConfig;
@@ -26,6 +27,10 @@ impl Simulator {
         let app = router(state.clone());
         let token = state.shutdown_token().clone();
         let task = tokio::spawn(async move {
+            // Stream chunks are small writes: send each at once rather than waiting on the client's ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(token.cancelled_owned())
                 .await

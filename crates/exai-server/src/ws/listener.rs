@@ -51,6 +51,8 @@ impl axum::serve::Listener for WsListener {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    // Frames are small writes: send each at once (see the HTTP listener).
+                    let _ = stream.set_nodelay(true);
                     let admission = self.limits.admit(addr.ip());
                     if let Err(why) = &admission {
                         tracing::warn!(client = %addr, %why, "websocket connection refused");
