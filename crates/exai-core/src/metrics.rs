@@ -108,7 +108,12 @@ pub const METRICS: &[Metric] = &[
     m(
         "exai_open_connections",
         Kind::Gauge,
-        "Open client connections, by transport.",
+        "Open client connections, by transport (http, ws, dashboard: open dashboard streams).",
+    ),
+    m(
+        "exai_dashboard_streams_opened_total",
+        Kind::Counter,
+        "Dashboard live streams (GET /dashboard/stream) opened since start.",
     ),
     m(
         "exai_connections_refused_total",
@@ -118,12 +123,47 @@ pub const METRICS: &[Metric] = &[
     m(
         "exai_open_sessions",
         Kind::Gauge,
-        "Live daemon-protocol sessions, by transport.",
+        "Live sessions, by transport (ws: daemon-protocol sessions; http: MCP legacy sessions, sampled every 2 s).",
     ),
     m(
         "exai_execution_records_failed_total",
         Kind::Counter,
         "Tool calls that could not be written to the tool_executions table.",
+    ),
+    m(
+        "exai_alerts_firing",
+        Kind::Gauge,
+        "1 while an alert rule fires, by rule (error_rate, p95_latency_<tier>, circuit_open, saturated, cpu, memory).",
+    ),
+    m(
+        "exai_alerts_raised_total",
+        Kind::Counter,
+        "Times an alert rule started firing, by rule and severity.",
+    ),
+    m(
+        "exai_auditor_events_dropped_total",
+        Kind::Counter,
+        "Events the AI auditor's full queue could not take (the call itself went on).",
+    ),
+    m(
+        "exai_auditor_batches_total",
+        Kind::Counter,
+        "Batches of events the AI auditor handled, by outcome (ok, invalid, model_error, circuit_open, store_error).",
+    ),
+    m(
+        "exai_auditor_observations_total",
+        Kind::Counter,
+        "Observations the AI auditor stored, by severity.",
+    ),
+    m(
+        "exai_auditor_invalid_outputs_total",
+        Kind::Counter,
+        "Auditor model output skipped as invalid, by what (output: the whole reply, item: one observation).",
+    ),
+    m(
+        "exai_auditor_model_failures_total",
+        Kind::Counter,
+        "Auditor model requests that failed (HTTP error, timeout, broken stream, ...).",
     ),
     m(
         "process_cpu_seconds_total",

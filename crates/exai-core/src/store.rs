@@ -73,6 +73,52 @@ pub struct Execution {
     pub session: Option<String>,
 }
 
+/// One tool's latency baseline, as `exai baseline collect` stores it in `tool_baselines` (milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolBaseline {
+    /// When it was measured, Unix milliseconds.
+    pub at_ms: i64,
+    pub tool: String,
+    /// The MCP transport it was measured over (`http`, `ws`, `stdio`).
+    pub transport: String,
+    /// Calls made, and how many of them failed (failures are left out of the latencies).
+    pub runs: i64,
+    pub errors: i64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// One raised or cleared alert, as the `alerts` table keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub id: i64,
+    /// When the rule was raised or cleared, Unix milliseconds.
+    pub at_ms: i64,
+    /// The rule's name (`error_rate`, `p95_latency`, `circuit_open`, `saturated`, `cpu`, `memory`).
+    pub rule: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    pub message: String,
+    /// True when the rule was raised, false when it cleared.
+    pub firing: bool,
+}
+
+/// One auditor observation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub id: i64,
+    /// When the auditor stored it, Unix milliseconds.
+    pub at_ms: i64,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    pub category: String,
+    pub message: String,
+    pub evidence: String,
+    pub acknowledged: bool,
+    pub acknowledged_at_ms: Option<i64>,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Round-trips a trivial query and reports the schema version.
     fn ping(&self) -> BoxFuture<'_, Result<StoreHealth, StoreError>>;
@@ -97,4 +143,18 @@ pub trait Store: Send + Sync + 'static {
     fn recent_executions(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Execution>, StoreError>>;
     /// Deletes executions recorded before `before_ms`; returns how many.
     fn purge_executions(&self, before_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Appends one measurement per tool to `tool_baselines` (history is kept).
+    fn record_tool_baselines<'a>(&'a self, baselines: &'a [ToolBaseline]) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The newest baseline of each tool and transport, ordered by tool then transport.
+    fn latest_tool_baselines(&self) -> BoxFuture<'_, Result<Vec<ToolBaseline>, StoreError>>;
+    /// Appends one raise or clear to `alerts` (the `id` field of the argument is ignored).
+    fn record_alert<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The newest `limit` alert changes, newest first.
+    fn recent_alerts(&self, limit: u32) -> BoxFuture<'_, Result<Vec<AlertRecord>, StoreError>>;
+    /// Returns the new row's id (the `id` field of the argument is ignored).
+    fn record_observation<'a>(&'a self, observation: &'a Observation) -> BoxFuture<'a, Result<i64, StoreError>>;
+    /// The newest `limit` auditor observations, newest first.
+    fn observations(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Observation>, StoreError>>;
+    /// Marks one acknowledged at `at_ms`; false when no such id.
+    fn acknowledge_observation(&self, id: i64, at_ms: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
 }

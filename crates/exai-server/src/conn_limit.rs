@@ -16,14 +16,23 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct ConnLimits {
     total: usize,
     per_ip: usize,
+    /// The `transport` label of the `exai_open_connections` gauge these counts are reported under.
+    transport: &'static str,
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
 }
 
 impl ConnLimits {
+    /// Limits for the HTTP listener (counted under `transport="http"`).
     pub fn new(total: usize, per_ip: usize) -> Arc<Self> {
+        Self::for_transport(total, per_ip, "http")
+    }
+
+    /// Limits whose open count is reported as `exai_open_connections{transport}`.
+    pub fn for_transport(total: usize, per_ip: usize, transport: &'static str) -> Arc<Self> {
         Arc::new(Self {
             total,
             per_ip,
+            transport,
             open: Mutex::default(),
         })
     }
@@ -51,7 +60,7 @@ impl ConnLimits {
         }
         *from_ip += 1;
         open.0 += 1;
-        metrics::gauge!("exai_open_connections", "transport" => "http").set(open.0 as f64);
+        metrics::gauge!("exai_open_connections", "transport" => self.transport).set(open.0 as f64);
         Ok(ConnGuard {
             limits: Arc::clone(self),
             ip,
@@ -76,7 +85,7 @@ impl Drop for ConnGuard {
                 open.1.remove(&self.ip);
             }
         }
-        metrics::gauge!("exai_open_connections", "transport" => "http").set(open.0 as f64);
+        metrics::gauge!("exai_open_connections", "transport" => self.limits.transport).set(open.0 as f64);
     }
 }
 

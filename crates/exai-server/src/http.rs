@@ -1,6 +1,6 @@
 //! The daemon's HTTP app: MCP Streamable HTTP at `/mcp` (rmcp's service, with Host/Origin allow-lists,
 //! legacy sessions from `http.*` config), a guard that gives bad bodies JSON-RPC errors, optional bearer
-//! auth, the health routes and `/metrics`.
+//! auth, the health routes, `/metrics` and the dashboard (`/dashboard`, also on `MONITORING_DASHBOARD_PORT`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,11 +24,21 @@ use crate::ExaiHandler;
 use crate::conn_limit::{ConnLimits, LimitedListener};
 use crate::inbound::{self, Decoded, Rejection};
 use crate::prometheus::Exporter;
-use crate::routes::{admin, health, metrics};
+use crate::routes::{admin, dashboard, health, metrics};
 use crate::tasks::Tasks;
 
 /// The whole daemon app, ready to serve (or to drive with `oneshot` in tests); `exporter` serves `/metrics`.
 pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) -> Router {
+    app_router(app, exporter, shutdown, Arc::new(LocalSessionManager::default()))
+}
+
+/// The daemon app with `sessions` holding its legacy (2025-era) MCP sessions.
+fn app_router(
+    app: Arc<App>,
+    exporter: Exporter,
+    shutdown: CancellationToken,
+    sessions: Arc<LocalSessionManager>,
+) -> Router {
     let http = &app.config.http;
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(http.legacy_sessions)
@@ -48,7 +58,7 @@ pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) ->
     let tasks = Tasks::new(shutdown.child_token());
     let mcp = StreamableHttpService::new(
         move || Ok(ExaiHandler::with_tasks(Arc::clone(&handler_app), tasks.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions,
         mcp_config,
     );
     let limit = app.config.limits.max_request_bytes;
@@ -58,14 +68,10 @@ pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) ->
     let mut admin_routes = Router::new()
         .route("/admin/reset-circuits", post(admin::reset_circuits))
         .with_state(Arc::clone(&app));
-    let mut metrics_routes = Router::new()
-        .route("/metrics", get(metrics::metrics))
-        .with_state(exporter);
     if let Some(token) = http.token.clone() {
         let token = Arc::new(token);
         mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(Arc::clone(&token), require_bearer));
         admin_routes = admin_routes.layer(middleware::from_fn_with_state(Arc::clone(&token), require_bearer));
-        metrics_routes = metrics_routes.layer(middleware::from_fn_with_state(token, require_bearer));
     }
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -73,7 +79,19 @@ pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) ->
         .with_state(Arc::clone(&app))
         .merge(mcp_routes)
         .merge(admin_routes)
-        .merge(metrics_routes)
+        .merge(monitoring_router(app, exporter, shutdown))
+}
+
+/// `/metrics` and the dashboard, each behind `EXAI_HTTP_TOKEN` when it is set: part of the daemon's app, and all
+/// that `MONITORING_DASHBOARD_PORT` serves.
+pub fn monitoring_router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) -> Router {
+    let mut metrics_routes = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .with_state(exporter.clone());
+    if let Some(token) = app.config.http.token.clone() {
+        metrics_routes = metrics_routes.layer(middleware::from_fn_with_state(Arc::new(token), require_bearer));
+    }
+    metrics_routes.merge(dashboard::router(app, exporter, shutdown))
 }
 
 /// Rejects a request without `Authorization: Bearer <http.token>` before anything runs.
@@ -147,7 +165,7 @@ fn jsonrpc_error(status: StatusCode, rejection: &Rejection) -> Response {
 }
 
 /// Compares without an early exit, so the time taken says nothing about how much of a guess matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -171,8 +189,40 @@ pub async fn serve(
         l.max_connections.get() as usize,
         l.max_connections_per_ip.get() as usize,
     );
-    let router = router(app, exporter, shutdown.clone());
+    let sessions = Arc::new(LocalSessionManager::default());
+    tokio::spawn(count_sessions(Arc::clone(&sessions), shutdown.clone()));
+    let router = app_router(app, exporter, shutdown.clone(), sessions);
     axum::serve(LimitedListener::new(listener, limits), router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// How often the legacy session count is sampled.
+const SESSIONS_SAMPLED_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps `exai_open_sessions{transport="http"}` at the number of live legacy MCP sessions (rmcp creates and expires
+/// them itself, so they are counted by looking) until `shutdown` fires.
+async fn count_sessions(sessions: Arc<LocalSessionManager>, shutdown: CancellationToken) {
+    loop {
+        let open = sessions.sessions.read().await.len();
+        ::metrics::gauge!("exai_open_sessions", "transport" => "http").set(open as f64);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SESSIONS_SAMPLED_EVERY) => {}
+        }
+    }
+}
+
+/// Serves only `/metrics` and the dashboard on `listener` (the `MONITORING_DASHBOARD_PORT` listener) until
+/// `shutdown` fires. Its connections are not counted against the MCP listener's limits.
+pub async fn serve_monitoring(
+    listener: TcpListener,
+    app: Arc<App>,
+    exporter: Exporter,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let router = monitoring_router(app, exporter, shutdown.clone());
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

@@ -230,6 +230,179 @@ macro_rules! impl_store {
                 }
                 .boxed()
             }
+
+            fn record_tool_baselines<'a>(
+                &'a self,
+                baselines: &'a [exai_core::store::ToolBaseline],
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                async move {
+                    let mut tx = self.pool.begin().await.map_err(query_err)?;
+                    for b in baselines {
+                        sqlx::query(
+                            "INSERT INTO tool_baselines \
+                             (at_ms, tool, transport, runs, errors, p50_ms, p95_ms, mean_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(b.at_ms)
+                        .bind(&b.tool)
+                        .bind(&b.transport)
+                        .bind(b.runs)
+                        .bind(b.errors)
+                        .bind(b.p50_ms)
+                        .bind(b.p95_ms)
+                        .bind(b.mean_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err)?;
+                    }
+                    tx.commit().await.map_err(query_err)
+                }
+                .boxed()
+            }
+
+            fn latest_tool_baselines(
+                &self,
+            ) -> BoxFuture<'_, Result<Vec<exai_core::store::ToolBaseline>, StoreError>> {
+                async move {
+                    type Row = (i64, String, String, i64, i64, f64, f64, f64);
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT at_ms, tool, transport, runs, errors, p50_ms, p95_ms, mean_ms FROM tool_baselines b \
+                         WHERE id = (SELECT MAX(id) FROM tool_baselines l WHERE l.tool = b.tool AND l.transport = b.transport) \
+                         ORDER BY tool, transport",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(at_ms, tool, transport, runs, errors, p50_ms, p95_ms, mean_ms)| {
+                            exai_core::store::ToolBaseline { at_ms, tool, transport, runs, errors, p50_ms, p95_ms, mean_ms }
+                        })
+                        .collect())
+                }
+                .boxed()
+            }
+
+            fn record_alert<'a>(
+                &'a self,
+                a: &'a exai_core::store::AlertRecord,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                async move {
+                    sqlx::query(
+                        "INSERT INTO alerts (at_ms, rule, severity, message, firing) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(a.at_ms)
+                    .bind(&a.rule)
+                    .bind(&a.severity)
+                    .bind(&a.message)
+                    .bind(a.firing)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(())
+                }
+                .boxed()
+            }
+
+            fn recent_alerts(
+                &self,
+                limit: u32,
+            ) -> BoxFuture<'_, Result<Vec<exai_core::store::AlertRecord>, StoreError>> {
+                async move {
+                    let rows: Vec<(i64, i64, String, String, String, bool)> = sqlx::query_as(
+                        "SELECT id, at_ms, rule, severity, message, firing FROM alerts \
+                         ORDER BY at_ms DESC, id DESC LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(id, at_ms, rule, severity, message, firing)| exai_core::store::AlertRecord {
+                            id,
+                            at_ms,
+                            rule,
+                            severity,
+                            message,
+                            firing,
+                        })
+                        .collect())
+                }
+                .boxed()
+            }
+
+            fn record_observation<'a>(
+                &'a self,
+                o: &'a exai_core::store::Observation,
+            ) -> BoxFuture<'a, Result<i64, StoreError>> {
+                async move {
+                    sqlx::query_scalar(
+                        "INSERT INTO auditor_observations \
+                         (at_ms, severity, category, message, evidence, acknowledged, acknowledged_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(o.at_ms)
+                    .bind(&o.severity)
+                    .bind(&o.category)
+                    .bind(&o.message)
+                    .bind(&o.evidence)
+                    .bind(o.acknowledged)
+                    .bind(o.acknowledged_at_ms)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(query_err)
+                }
+                .boxed()
+            }
+
+            fn observations(
+                &self,
+                limit: u32,
+            ) -> BoxFuture<'_, Result<Vec<exai_core::store::Observation>, StoreError>> {
+                async move {
+                    type Row = (i64, i64, String, String, String, String, bool, Option<i64>);
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT id, at_ms, severity, category, message, evidence, acknowledged, acknowledged_at_ms \
+                         FROM auditor_observations ORDER BY at_ms DESC, id DESC LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(id, at_ms, severity, category, message, evidence, acknowledged, acknowledged_at_ms)| {
+                            exai_core::store::Observation {
+                                id,
+                                at_ms,
+                                severity,
+                                category,
+                                message,
+                                evidence,
+                                acknowledged,
+                                acknowledged_at_ms,
+                            }
+                        })
+                        .collect())
+                }
+                .boxed()
+            }
+
+            fn acknowledge_observation(&self, id: i64, at_ms: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+                async move {
+                    let done = sqlx::query(
+                        "UPDATE auditor_observations SET acknowledged = TRUE, acknowledged_at_ms = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(at_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(done.rows_affected() > 0)
+                }
+                .boxed()
+            }
         }
     };
 }

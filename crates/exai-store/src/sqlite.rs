@@ -87,7 +87,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("nested")).await.unwrap();
         let health = store.ping().await.unwrap();
         assert_eq!(health.backend, "sqlite");
-        assert_eq!(health.schema_version, 3);
+        assert_eq!(health.schema_version, 5);
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&store.pool)
             .await

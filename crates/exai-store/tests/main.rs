@@ -2,7 +2,7 @@
 //! (`EXAI_TEST_DATABASE_URL`; in CI a missing or unreachable database fails the run instead of skipping).
 
 use exai_core::provider::Role;
-use exai_core::store::{Execution, Store, Turn};
+use exai_core::store::{AlertRecord, Execution, Observation, Store, ToolBaseline, Turn};
 use exai_store::{PgStore, SqliteStore};
 
 fn turn(role: Role, content: &str, at: i64) -> Turn {
@@ -116,8 +116,108 @@ async fn contract(store: &dyn Store) {
     assert_eq!(store.purge_executions(1_000).await.unwrap(), 1);
     assert_eq!(store.recent_executions(10).await.unwrap(), [status, chat]);
 
+    // Tool baselines: history kept, the newest row per tool and transport read back.
+    assert!(store.latest_tool_baselines().await.unwrap().is_empty());
+    let baseline = |at_ms: i64, tool: &str, transport: &str, p50_ms: f64| ToolBaseline {
+        at_ms,
+        tool: tool.to_owned(),
+        transport: transport.to_owned(),
+        runs: 10,
+        errors: 1,
+        p50_ms,
+        p95_ms: p50_ms * 2.0,
+        mean_ms: p50_ms * 1.25,
+    };
+    store
+        .record_tool_baselines(&[
+            baseline(1_000, "chat", "http", 12.5),
+            baseline(1_000, "version", "http", 0.25),
+        ])
+        .await
+        .unwrap();
+    store
+        .record_tool_baselines(&[
+            baseline(2_000, "chat", "http", 40.0),
+            baseline(2_000, "chat", "ws", 7.0),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_tool_baselines().await.unwrap(),
+        [
+            baseline(2_000, "chat", "http", 40.0),
+            baseline(2_000, "chat", "ws", 7.0),
+            baseline(1_000, "version", "http", 0.25)
+        ]
+    );
+
+    alerts_and_observations(store).await;
+
     store.record_start("0.0.0", "test").await.unwrap();
-    assert_eq!(store.ping().await.unwrap().schema_version, 3);
+    assert_eq!(store.ping().await.unwrap().schema_version, 5);
+}
+
+/// Alert changes and auditor observations: newest first, ids assigned by the store, acknowledgement by id.
+async fn alerts_and_observations(store: &dyn Store) {
+    assert!(store.recent_alerts(10).await.unwrap().is_empty());
+    let alert = |at_ms: i64, rule: &str, firing: bool| AlertRecord {
+        id: 0,
+        at_ms,
+        rule: rule.to_owned(),
+        severity: "warning".to_owned(),
+        message: format!("{rule} at {at_ms}"),
+        firing,
+    };
+    for a in [
+        alert(1_000, "error_rate", true),
+        alert(2_000, "cpu", true),
+        alert(3_000, "error_rate", false),
+    ] {
+        store.record_alert(&a).await.unwrap();
+    }
+    let alerts = store.recent_alerts(2).await.unwrap();
+    let without_id = |mut a: AlertRecord| {
+        assert!(a.id > 0);
+        a.id = 0;
+        a
+    };
+    assert_eq!(
+        alerts.into_iter().map(without_id).collect::<Vec<_>>(),
+        [alert(3_000, "error_rate", false), alert(2_000, "cpu", true)]
+    );
+
+    assert!(store.observations(10).await.unwrap().is_empty());
+    let observation = |at_ms: i64, message: &str| Observation {
+        id: 0,
+        at_ms,
+        severity: "critical".to_owned(),
+        category: "errors".to_owned(),
+        message: message.to_owned(),
+        evidence: "5 of 6 chat calls timed out".to_owned(),
+        acknowledged: false,
+        acknowledged_at_ms: None,
+    };
+    let first = store.record_observation(&observation(1_000, "first")).await.unwrap();
+    let second = store.record_observation(&observation(2_000, "second")).await.unwrap();
+    assert_ne!(first, second);
+    assert!(store.acknowledge_observation(first, 5_000).await.unwrap());
+    assert!(!store.acknowledge_observation(second + 1_000, 5_000).await.unwrap());
+    assert_eq!(
+        store.observations(10).await.unwrap(),
+        [
+            Observation {
+                id: second,
+                ..observation(2_000, "second")
+            },
+            Observation {
+                id: first,
+                acknowledged: true,
+                acknowledged_at_ms: Some(5_000),
+                ..observation(1_000, "first")
+            },
+        ]
+    );
+    assert_eq!(store.observations(1).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -157,7 +257,7 @@ async fn postgres_store_keeps_the_contract() {
     contract(&store).await;
     // Migrating again is a no-op.
     let again = PgStore::connect_in_schema(&url, Some(&schema)).await.unwrap();
-    assert_eq!(again.ping().await.unwrap().schema_version, 3);
+    assert_eq!(again.ping().await.unwrap().schema_version, 5);
     again.close().await;
     store.drop_schema(&schema).await.unwrap();
     store.close().await;

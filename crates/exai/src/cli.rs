@@ -92,6 +92,10 @@ pub enum Command {
         /// Latency profile: `zero` (no delay) or `realistic` (GLM 1-5 s, Kimi 2-10 s per answer).
         #[arg(long, default_value = "zero")]
         profile: exai_sim::LatencyProfile,
+        /// `MODEL=SCRIPT`: how every request for MODEL behaves, SCRIPT being the JSON of an `x-sim-script`
+        /// header (e.g. `glm-4.5-air={"reply":"[]"}`); repeatable.
+        #[arg(long = "model-script", value_name = "MODEL=JSON")]
+        model_scripts: Vec<String>,
     },
 }
 

@@ -82,7 +82,12 @@ fn main() -> ExitCode {
                 command: AdminCommand::ResetCircuits { url },
             } => commands::admin::reset_circuits(&config, url).await,
             Command::Tools { tokens, json } => commands::tools::run(&config, tokens, json),
-            Command::Sim { port, host, profile } => commands::sim::run(&config, host, port, profile).await,
+            Command::Sim {
+                port,
+                host,
+                profile,
+                model_scripts,
+            } => commands::sim::run(&config, host, port, profile, &model_scripts).await,
             Command::Config { .. } => unreachable!("handled above"),
         }
     });

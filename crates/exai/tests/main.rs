@@ -1,8 +1,10 @@
 //! Integration tests: the real `exai` binary over real transports (stdio pipes, HTTP on port 0), driven
 //! by rmcp's client and by raw JSON-RPC, plus the command-line surface.
 
+mod alerts;
 mod chat;
 mod cli;
+mod dashboard;
 mod faults;
 mod http;
 mod metrics;

@@ -5,6 +5,7 @@
 mod custom;
 mod error;
 mod keys;
+mod observe;
 mod resilience;
 mod sources;
 mod validate;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
 pub use keys::{KEYS, Key, markdown_table};
+pub use observe::{AlertsConfig, AuditorConfig, TierLatency};
 pub use resilience::{KimiModeTimeouts, ResilienceConfig};
 pub use sources::{Env, MapEnv, ProcessEnv, RawSettings, RawValue, Source};
 
@@ -47,6 +49,10 @@ pub struct Config {
     pub progress_heartbeat: Duration,
     /// Queues, retries, circuit breakers, fallback chains and per-mode provider timeouts.
     pub resilience: ResilienceConfig,
+    /// Alert rule thresholds (`alerts.*`).
+    pub alerts: AlertsConfig,
+    /// The optional AI auditor (`auditor.*`).
+    pub auditor: AuditorConfig,
     /// The raw settings and their sources, for `exai config check`.
     pub settings: RawSettings,
 }
@@ -101,6 +107,8 @@ pub struct HttpConfig {
     pub legacy_sessions: bool,
     /// Stateless replies as `application/json` when the call streams nothing (rmcp falls back to SSE otherwise).
     pub json_response: bool,
+    /// `MONITORING_DASHBOARD_PORT`: a second port serving only the dashboard and `/metrics` (0 picks one).
+    pub dashboard_port: Option<u16>,
 }
 
 #[derive(Debug, Clone)]

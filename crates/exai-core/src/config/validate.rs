@@ -156,6 +156,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             None
         }
     };
+    let dashboard_port = dashboard_port(&mut r);
     let http = (|| {
         Some(HttpConfig {
             host: r.parse::<IpAddr>("http.host", "an IP address such as 127.0.0.1 or ::1")?,
@@ -165,6 +166,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             allowed_origins: r.allow_list("http.allowed_origins"),
             legacy_sessions: r.bool("http.legacy_sessions")?,
             json_response: r.bool("http.json_response")?,
+            dashboard_port: dashboard_port?,
         })
     })();
     let ws_host = r.parse::<IpAddr>("ws.host", "an IP address such as 127.0.0.1 or ::1");
@@ -204,6 +206,8 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     let limits = limits(&mut r);
     let timeouts = timeouts(&mut r, glm.as_ref(), kimi.as_ref());
     let resilience = super::resilience::read(&mut r, timeouts.as_ref());
+    let alerts = super::observe::alerts(&mut r);
+    let auditor = super::observe::auditor(&mut r);
 
     Some(Config {
         data_dir,
@@ -231,8 +235,30 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         timeouts: timeouts?,
         progress_heartbeat: heartbeat?,
         resilience: resilience?,
+        alerts: alerts?,
+        auditor: auditor?,
         settings: RawSettings::new(),
     })
+}
+
+/// `monitoring.dashboard_port`: empty (share the daemon's port) or a port other than `http.port` (0 picks one).
+/// The outer `None` means the value is invalid.
+fn dashboard_port(r: &mut Reader<'_>) -> Option<Option<u16>> {
+    if r.text("monitoring.dashboard_port").is_empty() {
+        return Some(None);
+    }
+    let port: u16 = r.parse(
+        "monitoring.dashboard_port",
+        "a port number from 0 to 65535, or empty to share the daemon's port",
+    )?;
+    if port != 0 && r.text("http.port").parse::<u16>().ok() == Some(port) {
+        r.problem(
+            "monitoring.dashboard_port",
+            "expected a port other than EXAI_HTTP_PORT (leave it empty to serve the dashboard on the daemon's port)",
+        );
+        return None;
+    }
+    Some(Some(port))
 }
 
 /// `files.allowed_roots` (absolute directories; none set means the working directory) and `files.max_file_bytes`.
@@ -408,6 +434,20 @@ mod tests {
         assert!(text.contains("EXAI_LOG_FORMAT"), "{text}");
         assert!(text.contains("EXAI_WS_GLOBAL_MAX_INFLIGHT"), "{text}");
         assert!(text.contains("GLM_BASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn dashboard_port_is_empty_or_another_port() {
+        assert_eq!(load(&[]).unwrap().http.dashboard_port, None);
+        let c = load(&[("MONITORING_DASHBOARD_PORT", "9100")]).unwrap();
+        assert_eq!(c.http.dashboard_port, Some(9100));
+        let text = load(&[("MONITORING_DASHBOARD_PORT", "8080")]).unwrap_err().to_string();
+        assert!(text.contains("other than EXAI_HTTP_PORT"), "{text}");
+        let text = load(&[("MONITORING_DASHBOARD_PORT", "web")]).unwrap_err().to_string();
+        assert!(
+            text.contains("MONITORING_DASHBOARD_PORT (monitoring.dashboard_port"),
+            "{text}"
+        );
     }
 
     #[test]

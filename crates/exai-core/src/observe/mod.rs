@@ -2,8 +2,18 @@
 //! dashboard's stream, and a bounded hand-off to the auditor. Recording never blocks, fails or slows a call.
 //!
 //! - [`window`]: statistics over a window of calls (rate, error rate, percentiles, per tool, per error kind, trend).
+//! - [`alerts`]: the alert rules (pure evaluation) and the loop that raises, clears, stores and exports them.
+//! - [`auditor`]: the optional AI auditor: batches of events to a cheap model, observations stored.
+//! - [`host`]: the process's CPU and memory, and the memory it may use (for the `cpu` and `memory` rules).
+//! - `tasks`: [`start`], which spawns the alert loop and the auditor for `exai serve`.
 
+pub mod alerts;
+pub mod auditor;
+pub mod host;
+mod tasks;
 pub mod window;
+
+pub use tasks::start;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;

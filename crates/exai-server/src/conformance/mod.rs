@@ -235,6 +235,33 @@ mod tests {
         fn purge_executions(&self, _: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
             unimplemented!()
         }
+        fn record_tool_baselines<'a>(
+            &'a self,
+            _: &'a [exai_core::store::ToolBaseline],
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            unimplemented!()
+        }
+        fn latest_tool_baselines(&self) -> BoxFuture<'_, Result<Vec<exai_core::store::ToolBaseline>, StoreError>> {
+            unimplemented!()
+        }
+        fn record_alert<'a>(&'a self, _: &'a exai_core::store::AlertRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+            unimplemented!()
+        }
+        fn recent_alerts(&self, _: u32) -> BoxFuture<'_, Result<Vec<exai_core::store::AlertRecord>, StoreError>> {
+            unimplemented!()
+        }
+        fn record_observation<'a>(
+            &'a self,
+            _: &'a exai_core::store::Observation,
+        ) -> BoxFuture<'a, Result<i64, StoreError>> {
+            unimplemented!()
+        }
+        fn observations(&self, _: u32) -> BoxFuture<'_, Result<Vec<exai_core::store::Observation>, StoreError>> {
+            unimplemented!()
+        }
+        fn acknowledge_observation(&self, _: i64, _: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+            unimplemented!()
+        }
     }
 
     fn handler(fixtures: bool) -> crate::ExaiHandler {

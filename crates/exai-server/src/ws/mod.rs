@@ -61,9 +61,10 @@ impl WsState {
 /// Connections count against `EXAI_MAX_CONNECTIONS` / `EXAI_MAX_CONNECTIONS_PER_IP`, separately from HTTP.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) -> std::io::Result<()> {
     let l = &app.config.limits;
-    let limits = ConnLimits::new(
+    let limits = ConnLimits::for_transport(
         l.max_connections.get() as usize,
         l.max_connections_per_ip.get() as usize,
+        "ws",
     );
     let ws = &app.config.ws;
     let sessions = Sessions::new(ws.max_sessions.get() as usize, ws.session_grace, shutdown.child_token());

@@ -45,11 +45,9 @@ pub struct Started {
     _sim: Option<SimHandle>,
 }
 
-/// Opens the store, wires the providers and builds the shared [`App`] for a serving command.
-async fn start(config: Config, options: Options, transport: &str) -> anyhow::Result<Started> {
-    crate::logging::init(&config.log);
-    let exporter = exai_server::prometheus::install().context("installing the metrics recorder")?;
-    let store: Arc<dyn Store> = match &config.database_url {
+/// Opens the configured store: PostgreSQL with `EXAI_DATABASE_URL`, else SQLite in the data directory.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
         Some(url) => Arc::new(
             PgStore::connect_with_timeout(url.expose(), config.timeouts.database)
                 .await
@@ -60,7 +58,14 @@ async fn start(config: Config, options: Options, transport: &str) -> anyhow::Res
                 .await
                 .context("opening the embedded database")?,
         ),
-    };
+    })
+}
+
+/// Opens the store, wires the providers and builds the shared [`App`] for a serving command.
+async fn start(config: Config, options: Options, transport: &str) -> anyhow::Result<Started> {
+    crate::logging::init(&config.log);
+    let exporter = exai_server::prometheus::install().context("installing the metrics recorder")?;
+    let store = open_store(&config).await?;
     store
         .record_start(exai_core::VERSION, transport)
         .await

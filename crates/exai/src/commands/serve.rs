@@ -1,5 +1,6 @@
 //! `exai serve`: the daemon. Prints `exai listening on http://ADDR` and then `exai websocket on ws://ADDR` on
-//! stdout once both listeners are bound, so scripts and tests that asked for port 0 learn the ports.
+//! stdout once both listeners are bound, so scripts and tests that asked for port 0 learn the ports; with
+//! `MONITORING_DASHBOARD_PORT` set, a third line `exai dashboard on http://ADDR/dashboard` for that listener.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,6 +11,10 @@ use exai_core::config::Config;
 pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.http.host, config.http.port);
     let ws_addr = SocketAddr::new(config.ws.host, config.ws.port);
+    let dashboard_addr = config
+        .http
+        .dashboard_port
+        .map(|port| SocketAddr::new(config.http.host, port));
     let started = super::start(config, options, "http").await?;
     let app = started.app.clone();
     let (listener, local) = exai_server::http::bind(addr)
@@ -18,18 +23,40 @@ pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> 
     let (ws_listener, ws_local) = exai_server::http::bind(ws_addr)
         .await
         .with_context(|| format!("cannot listen for WebSocket clients on {ws_addr} (EXAI_WS_HOST / EXAI_WS_PORT)"))?;
+    let dashboard = match dashboard_addr {
+        Some(addr) => Some(
+            exai_server::http::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for the dashboard on {addr} (MONITORING_DASHBOARD_PORT)"))?,
+        ),
+        None => None,
+    };
     let mut out = std::io::stdout();
     writeln!(
         out,
-        "exai listening on http://{local} (MCP endpoint http://{local}/mcp)"
+        "exai listening on http://{local} (MCP endpoint http://{local}/mcp, dashboard http://{local}/dashboard)"
     )?;
     writeln!(out, "exai websocket on ws://{ws_local}")?;
+    if let Some((_, dashboard_local)) = &dashboard {
+        writeln!(out, "exai dashboard on http://{dashboard_local}/dashboard")?;
+    }
     out.flush()?;
     tracing::info!(%local, %ws_local, "daemon listening");
     let shutdown = super::shutdown_on_signal();
+    // Alert rules and the AI auditor, when enabled; tracked by `app.background`, so waited for below.
+    exai_core::observe::start(app.clone(), shutdown.clone());
     let http = exai_server::http::serve(listener, app.clone(), started.exporter.clone(), shutdown.clone());
     let ws = exai_server::ws::serve(ws_listener, app.clone(), shutdown.clone());
-    let outcome = tokio::try_join!(http, ws);
+    let monitoring = async {
+        match dashboard {
+            Some((listener, _)) => {
+                exai_server::http::serve_monitoring(listener, app.clone(), started.exporter.clone(), shutdown.clone())
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    let outcome = tokio::try_join!(http, ws, monitoring);
     shutdown.cancel();
     // Calls still being recorded finish first.
     app.background.close();
