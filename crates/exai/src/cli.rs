@@ -1,4 +1,5 @@
-//! The command line: `exai stdio`, `exai serve`, `exai config check`, `exai tools`, `exai --version`.
+//! The command line: `exai stdio`, `exai serve`, `exai config check`, `exai tools`, `exai loadtest`,
+//! `exai baseline`, `exai --version`.
 //! Flags override configuration; every flag names the config key it sets.
 
 use std::net::IpAddr;
@@ -62,6 +63,14 @@ pub enum Command {
         #[arg(long)]
         start_daemon: bool,
     },
+    /// Load-test a running daemon (loopback only unless --allow-remote) or a started simulator + server with
+    /// many concurrent MCP sessions; writes JSON and HTML reports and fails when an invariant broke.
+    Loadtest(Box<crate::loadtest::LoadtestArgs>),
+    /// Per-tool latency baselines: `collect` stores them, `compare` fails on a regression (for CI).
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
     /// Operate a running daemon.
     Admin {
         #[command(subcommand)]
@@ -97,6 +106,14 @@ pub enum Command {
         #[arg(long = "model-script", value_name = "MODEL=JSON")]
         model_scripts: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Run every tool N times and store each tool's p50 / p95 / mean in `tool_baselines`.
+    Collect(crate::commands::baseline::MeasureArgs),
+    /// Measure again and exit 1 naming every tool that regressed past the threshold.
+    Compare(crate::commands::baseline::CompareArgs),
 }
 
 #[derive(Debug, Subcommand)]

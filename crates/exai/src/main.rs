@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod loadtest;
 mod logging;
 mod shim;
 
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use exai_core::config::{Config, ProcessEnv};
 
-use crate::cli::{AdminCommand, Cli, Command, ConfigCommand};
+use crate::cli::{AdminCommand, BaselineCommand, Cli, Command, ConfigCommand};
 
 fn main() -> ExitCode {
     // ring is the process's one rustls crypto provider (reqwest and sqlx alike); a second install is a no-op.
@@ -88,6 +89,13 @@ fn main() -> ExitCode {
                 profile,
                 model_scripts,
             } => commands::sim::run(&config, host, port, profile, &model_scripts).await,
+            Command::Loadtest(args) => commands::loadtest::run(&config, *args).await,
+            Command::Baseline {
+                command: BaselineCommand::Collect(args),
+            } => commands::baseline::collect(&config, args).await,
+            Command::Baseline {
+                command: BaselineCommand::Compare(args),
+            } => commands::baseline::compare(&config, args).await,
             Command::Config { .. } => unreachable!("handled above"),
         }
     });

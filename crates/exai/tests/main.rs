@@ -7,6 +7,7 @@ mod cli;
 mod dashboard;
 mod faults;
 mod http;
+mod loadtest;
 mod metrics;
 mod resilience;
 mod shim;

@@ -7,9 +7,12 @@
 //! - `tools`: `exai tools [--tokens|--json]`.
 //! - `sim`: `exai sim`, the upstream simulator on its own.
 //! - `providers`: GLM, Kimi, custom endpoints (or the simulator) as the app's providers and models.
+//! - `loadtest`, `baseline`: `exai loadtest` and `exai baseline collect|compare` (pieces in `crate::loadtest`).
 
 pub mod admin;
+pub mod baseline;
 pub mod config;
+pub mod loadtest;
 mod providers;
 pub mod serve;
 pub mod shim;
