@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::models::ModelRegistry;
 use crate::observe::Observe;
+use crate::observe::journal::Journal;
 use crate::provider::Providers;
 use crate::resilience::Resilience;
 use crate::runtime::Runtime;
@@ -22,6 +23,8 @@ pub struct App {
     pub resilience: Resilience,
     /// Recent calls and the live event stream (dashboard, alerts, auditor).
     pub observe: Observe,
+    /// Finished calls on their way to the `tool_executions` table.
+    pub journal: Journal,
     /// Work a call leaves behind (such as recording it); waited for on shutdown.
     pub background: tokio_util::task::TaskTracker,
 }
@@ -57,6 +60,7 @@ impl App {
             providers,
             resilience,
             observe: Observe::default(),
+            journal: Journal::default(),
             background: tokio_util::task::TaskTracker::new(),
         })
     }

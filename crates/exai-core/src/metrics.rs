@@ -131,6 +131,11 @@ pub const METRICS: &[Metric] = &[
         "Tool calls that could not be written to the tool_executions table.",
     ),
     m(
+        "exai_execution_records_dropped_total",
+        Kind::Counter,
+        "Tool calls not written to the tool_executions table because the write backlog was full.",
+    ),
+    m(
         "exai_alerts_firing",
         Kind::Gauge,
         "1 while an alert rule fires, by rule (error_rate, p95_latency_<tier>, circuit_open, saturated, cpu, memory).",

@@ -137,8 +137,8 @@ pub trait Store: Send + Sync + 'static {
     fn conversation<'a>(&'a self, conversation_id: &'a str) -> BoxFuture<'a, Result<Option<Conversation>, StoreError>>;
     /// Deletes threads that expired before `now_ms`; returns how many.
     fn purge_expired(&self, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
-    /// Appends one finished tool call to `tool_executions`.
-    fn record_execution<'a>(&'a self, execution: &'a Execution) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Appends finished tool calls to `tool_executions`, in order, in one statement (a batch may be empty).
+    fn record_executions<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), StoreError>>;
     /// The newest `limit` executions, newest first.
     fn recent_executions(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Execution>, StoreError>>;
     /// Deletes executions recorded before `before_ms`; returns how many.

@@ -1,21 +1,13 @@
-//! Records every finished tool call in the live window ([`exai_core::observe`]) and in the `tool_executions`
-//! table on a tracked background task (never delaying the reply), and purges rows past
-//! `observability.executions_retention_days` on the first call and hourly.
+//! Records every finished tool call in the live window ([`exai_core::observe`]) and, through the app's journal
+//! ([`exai_core::observe::journal`]), in the `tool_executions` table: batched, off the reply path, bounded.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use exai_core::app::App;
 use exai_core::error::ToolError;
 use exai_core::store::Execution;
 use exai_core::tools::UsedModel;
-
-/// How often old rows are purged.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
-
-/// When this process last purged (Unix ms; 0: not yet).
-static LAST_PURGE_MS: AtomicI64 = AtomicI64::new(0);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -49,7 +41,7 @@ pub struct Finished<'a> {
     pub session: &'a str,
 }
 
-/// Writes `call` to the store in the background; a failure is logged and counted, never returned.
+/// Records `call` in the window and queues it for the table; never waits, never fails the call.
 pub fn record(app: &Arc<App>, call: Finished<'_>) {
     let now = now_ms();
     let used = call.used.unwrap_or_default();
@@ -67,23 +59,63 @@ pub fn record(app: &Arc<App>, call: Finished<'_>) {
         session: some(call.session.to_owned()),
     };
     app.observe.record_call(execution.clone());
-    let last = LAST_PURGE_MS.load(Ordering::Relaxed);
-    let purge = now - last >= PURGE_EVERY.as_millis() as i64
-        && LAST_PURGE_MS
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok();
     let retention = app.config.observability.executions_retention;
-    let store = Arc::clone(&app.store);
-    app.background.spawn(async move {
-        if let Err(e) = store.record_execution(&execution).await {
-            metrics::counter!("exai_execution_records_failed_total").increment(1);
-            tracing::warn!(tool = %execution.tool, error = %e, "cannot record the tool call");
+    app.journal.record(execution, &app.store, &app.background, retention);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use exai_core::observe::journal::Journal;
+    use exai_core::store::{Execution, Store};
+    use exai_store::SqliteStore;
+    use tokio_util::task::TaskTracker;
+
+    fn row(at_ms: i64) -> Execution {
+        Execution {
+            at_ms,
+            tool: "version".into(),
+            provider: None,
+            model: None,
+            latency_ms: 1,
+            status: "ok".into(),
+            error_kind: None,
+            tokens_in: None,
+            tokens_out: None,
+            session: None,
         }
-        if purge {
-            match store.purge_executions(now - retention.as_millis() as i64).await {
-                Ok(n) => tracing::debug!(purged = n, "purged old tool executions"),
-                Err(e) => tracing::warn!(error = %e, "cannot purge old tool executions"),
-            }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_journal_writes_batches_and_drops_past_its_backlog() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let journal = Journal::with_backlog(3);
+        let tracker = TaskTracker::new();
+        let week = Duration::from_secs(7 * 86_400);
+        // Nothing yields between these, so the writer has not run: three fit the backlog, two are dropped.
+        for at in 1..=5 {
+            journal.record(row(at), &store, &tracker, week);
         }
-    });
+        assert_eq!(journal.dropped(), 2);
+        tracker.close();
+        tracker.wait().await;
+        let written: Vec<i64> = store
+            .recent_executions(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.at_ms)
+            .collect();
+        assert_eq!(written, [3, 2, 1]);
+        // The writer stopped when its queue emptied; the next row starts another.
+        let tracker = TaskTracker::new();
+        journal.record(row(6), &store, &tracker, week);
+        tracker.close();
+        tracker.wait().await;
+        assert_eq!(store.recent_executions(1).await.unwrap()[0].at_ms, 6);
+        assert_eq!(journal.dropped(), 2);
+    }
 }

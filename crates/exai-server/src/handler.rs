@@ -58,16 +58,29 @@ impl ExaiHandler {
         Self::with_tasks(app, Tasks::new(CancellationToken::new()))
     }
 
-    /// A handler sharing `tasks` with the other handlers of one server (HTTP: one per session or request).
+    /// A handler sharing `tasks` with the other handlers of one server.
     pub(crate) fn with_tasks(app: Arc<App>, tasks: Tasks) -> Self {
+        let tools = Self::catalog(&app);
+        Self::with_catalog(app, tools, tasks)
+    }
+
+    /// The tool definitions a handler of `app` lists: built once per server, because building them (every schema)
+    /// costs far more than answering a call, and HTTP makes a handler per session or stateless request.
+    pub(crate) fn catalog(app: &App) -> Arc<[Tool]> {
         let mut tools = catalog::definitions(&app.tools);
-        let fixtures = app.conformance_fixtures().then(|| {
+        if app.conformance_fixtures() {
             tools.extend(conformance::tools());
-            Arc::new(Conformance::default())
-        });
+        }
+        tools.into()
+    }
+
+    /// A handler listing `tools` (from [`Self::catalog`] of the same app) and sharing `tasks` with the other
+    /// handlers of one server (HTTP: one per session or stateless request).
+    pub(crate) fn with_catalog(app: Arc<App>, tools: Arc<[Tool]>, tasks: Tasks) -> Self {
+        let fixtures = app.conformance_fixtures().then(|| Arc::new(Conformance::default()));
         Self {
             app,
-            tools: tools.into(),
+            tools,
             fixtures,
             tasks,
             session: uuid::Uuid::new_v4().to_string().into(),

@@ -56,8 +56,15 @@ fn app_router(
     let handler_app = Arc::clone(&app);
     // One task store for every session and stateless request; its tasks stop on shutdown.
     let tasks = Tasks::new(shutdown.child_token());
+    let catalog = ExaiHandler::catalog(&app);
     let mcp = StreamableHttpService::new(
-        move || Ok(ExaiHandler::with_tasks(Arc::clone(&handler_app), tasks.clone())),
+        move || {
+            Ok(ExaiHandler::with_catalog(
+                Arc::clone(&handler_app),
+                Arc::clone(&catalog),
+                tasks.clone(),
+            ))
+        },
         sessions,
         mcp_config,
     );

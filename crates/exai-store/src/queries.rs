@@ -145,29 +145,31 @@ macro_rules! impl_store {
                 .boxed()
             }
 
-            fn record_execution<'a>(
+            fn record_executions<'a>(
                 &'a self,
-                e: &'a exai_core::store::Execution,
+                rows: &'a [exai_core::store::Execution],
             ) -> BoxFuture<'a, Result<(), StoreError>> {
                 async move {
-                    sqlx::query(
-                        "INSERT INTO tool_executions \
-                         (at_ms, tool, provider, model, latency_ms, status, error_kind, tokens_in, tokens_out, session) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(e.at_ms)
-                    .bind(&e.tool)
-                    .bind(e.provider.as_deref())
-                    .bind(e.model.as_deref())
-                    .bind(e.latency_ms)
-                    .bind(&e.status)
-                    .bind(e.error_kind.as_deref())
-                    .bind(e.tokens_in)
-                    .bind(e.tokens_out)
-                    .bind(e.session.as_deref())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(query_err)?;
+                    // 10 parameters a row: well under both backends' limits (SQLite 32,766, PostgreSQL 65,535).
+                    for chunk in rows.chunks(1_000) {
+                        let mut insert = sqlx::QueryBuilder::new(
+                            "INSERT INTO tool_executions \
+                             (at_ms, tool, provider, model, latency_ms, status, error_kind, tokens_in, tokens_out, session) ",
+                        );
+                        insert.push_values(chunk, |mut row, e| {
+                            row.push_bind(e.at_ms)
+                                .push_bind(&e.tool)
+                                .push_bind(e.provider.as_deref())
+                                .push_bind(e.model.as_deref())
+                                .push_bind(e.latency_ms)
+                                .push_bind(&e.status)
+                                .push_bind(e.error_kind.as_deref())
+                                .push_bind(e.tokens_in)
+                                .push_bind(e.tokens_out)
+                                .push_bind(e.session.as_deref());
+                        });
+                        insert.build().execute(&self.pool).await.map_err(query_err)?;
+                    }
                     Ok(())
                 }
                 .boxed()

@@ -105,9 +105,9 @@ async fn contract(store: &dyn Store) {
         at_ms: 10,
         ..status.clone()
     };
-    for e in [&old, &chat, &status] {
-        store.record_execution(e).await.unwrap();
-    }
+    store.record_executions(&[]).await.unwrap();
+    store.record_executions(&[old.clone(), chat.clone()]).await.unwrap();
+    store.record_executions(std::slice::from_ref(&status)).await.unwrap();
     assert_eq!(
         store.recent_executions(10).await.unwrap(),
         [status.clone(), chat.clone(), old]

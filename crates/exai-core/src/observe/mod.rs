@@ -4,12 +4,14 @@
 //! - [`window`]: statistics over a window of calls (rate, error rate, percentiles, per tool, per error kind, trend).
 //! - [`alerts`]: the alert rules (pure evaluation) and the loop that raises, clears, stores and exports them.
 //! - [`auditor`]: the optional AI auditor: batches of events to a cheap model, observations stored.
+//! - [`journal`]: the `tool_executions` writer: batched, one writer at a time, bounded backlog.
 //! - [`host`]: the process's CPU and memory, and the memory it may use (for the `cpu` and `memory` rules).
 //! - `tasks`: [`start`], which spawns the alert loop and the auditor for `exai serve`.
 
 pub mod alerts;
 pub mod auditor;
 pub mod host;
+pub mod journal;
 mod tasks;
 pub mod window;
 

@@ -226,7 +226,7 @@ mod tests {
         fn purge_expired(&self, _: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
             unimplemented!()
         }
-        fn record_execution<'a>(&'a self, _: &'a Execution) -> BoxFuture<'a, Result<(), StoreError>> {
+        fn record_executions<'a>(&'a self, _: &'a [Execution]) -> BoxFuture<'a, Result<(), StoreError>> {
             unimplemented!()
         }
         fn recent_executions(&self, _: u32) -> BoxFuture<'_, Result<Vec<Execution>, StoreError>> {
