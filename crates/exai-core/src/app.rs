@@ -9,6 +9,7 @@ use crate::observe::Observe;
 use crate::observe::journal::Journal;
 use crate::provider::Providers;
 use crate::resilience::Resilience;
+use crate::resilience::fleet::FleetLink;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::tools::Registry;
@@ -40,7 +41,14 @@ impl std::fmt::Debug for App {
 impl App {
     /// An app with the built-in model registry and no providers (every model call then fails clearly).
     pub fn new(config: Config, store: Arc<dyn Store>, tools: Registry) -> Arc<Self> {
-        Self::with_providers(config, store, tools, ModelRegistry::builtin(), Providers::default())
+        Self::with_providers(
+            config,
+            store,
+            tools,
+            ModelRegistry::builtin(),
+            Providers::default(),
+            None,
+        )
     }
 
     pub fn with_providers(
@@ -49,8 +57,9 @@ impl App {
         tools: Registry,
         models: ModelRegistry,
         providers: Providers,
+        fleet: Option<Arc<FleetLink>>,
     ) -> Arc<Self> {
-        let resilience = Resilience::from_config(&config);
+        let resilience = Resilience::from_config(&config, fleet);
         Arc::new(Self {
             config: Arc::new(config),
             store,

@@ -33,10 +33,22 @@ pub enum ToolError {
     /// A concurrency limit is full.
     #[error(transparent)]
     OverCapacity(#[from] crate::resilience::limits::OverCapacity),
+    /// A fleet-wide limit could not be checked (Redis down) and `redis.on_failure` is `closed`.
+    #[error(transparent)]
+    FleetUnavailable(#[from] crate::resilience::fleet::FleetUnavailable),
     /// The model's circuit is open.
     #[error(transparent)]
     CircuitOpen(#[from] crate::resilience::breaker::BreakerOpen),
     /// A bug or an unexpected failure inside exai.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::resilience::limits::LimitError> for ToolError {
+    fn from(e: crate::resilience::limits::LimitError) -> Self {
+        match e {
+            crate::resilience::limits::LimitError::OverCapacity(e) => ToolError::OverCapacity(e),
+            crate::resilience::limits::LimitError::FleetUnavailable(e) => ToolError::FleetUnavailable(e),
+        }
+    }
 }

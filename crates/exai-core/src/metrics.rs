@@ -96,6 +96,26 @@ pub const METRICS: &[Metric] = &[
         "Permits refused, by limit and reason (queue_full, timeout).",
     ),
     m(
+        "exai_fleet_acquisitions_total",
+        Kind::Counter,
+        "Fleet lease requests that ended, by fleet limit and outcome (granted, timeout).",
+    ),
+    m(
+        "exai_fleet_fallbacks_total",
+        Kind::Counter,
+        "Fleet limits that could not be checked because Redis failed, by fleet limit and mode (open: ran on local limits; closed: refused).",
+    ),
+    m(
+        "exai_fleet_leases_held",
+        Kind::Gauge,
+        "Fleet leases this replica holds now, by fleet limit.",
+    ),
+    m(
+        "exai_fleet_failures_total",
+        Kind::Counter,
+        "Redis commands of the fleet that failed or timed out, by operation (acquire, renew, release).",
+    ),
+    m(
         "mcp_semaphore_invariant_violations_total",
         Kind::Counter,
         "Times more global permits were held than calls were running (a leak).",

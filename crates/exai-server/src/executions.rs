@@ -26,6 +26,7 @@ pub fn error_kind(error: &ToolError) -> &'static str {
         ToolError::Provider(_) => "provider",
         ToolError::Exhausted { .. } => "exhausted",
         ToolError::OverCapacity(_) => "over_capacity",
+        ToolError::FleetUnavailable(_) => "fleet_unavailable",
         ToolError::CircuitOpen(_) => "circuit_open",
         ToolError::Internal(_) => "internal",
     }

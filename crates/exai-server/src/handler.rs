@@ -453,6 +453,7 @@ fn outcome_status(outcome: &Result<exai_core::tools::ToolOutput, ToolError>) -> 
         Err(ToolError::Timeout { .. }) => "timeout",
         Err(ToolError::Cancelled { .. }) => "cancelled",
         Err(ToolError::OverCapacity(_)) => "over_capacity",
+        Err(ToolError::FleetUnavailable(_)) => "fleet_unavailable",
         Err(ToolError::CircuitOpen(_)) => "circuit_open",
         Err(ToolError::InvalidArguments { .. } | ToolError::UnknownTool { .. }) => "invalid",
         Err(_) => "error",

@@ -32,6 +32,7 @@ pub fn call_result(outcome: Result<ToolOutput, ToolError>) -> Result<CallToolRes
             | ToolError::Provider(_)
             | ToolError::Exhausted { .. }
             | ToolError::OverCapacity(_)
+            | ToolError::FleetUnavailable(_)
             | ToolError::CircuitOpen(_)
             | ToolError::Internal(_) => Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())])),
         },
@@ -46,7 +47,9 @@ pub fn ws_error_code(e: &ToolError) -> &'static str {
         ToolError::Timeout { .. } => "TIMEOUT",
         ToolError::Cancelled { .. } => "CANCELLED",
         ToolError::OverCapacity(_) => "OVER_CAPACITY",
+        // A dependency that is down, as `Unavailable`: the protocol's code set stays as documented.
         ToolError::Unavailable(_)
+        | ToolError::FleetUnavailable(_)
         | ToolError::Provider(_)
         | ToolError::Exhausted { .. }
         | ToolError::CircuitOpen(_) => "PROVIDER_ERROR",

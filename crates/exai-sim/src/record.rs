@@ -94,6 +94,8 @@ pub(crate) struct Guard {
     state: SimState,
     seq: u64,
     armed: bool,
+    /// Counted among the chat requests in flight until finished or dropped.
+    counted: bool,
 }
 
 impl Guard {
@@ -102,6 +104,22 @@ impl Guard {
             state,
             seq,
             armed: true,
+            counted: false,
+        }
+    }
+
+    /// Counts this request among the chat requests in flight (see `SimState::peak_chats_in_flight`).
+    pub(crate) fn count_in_flight(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.state.chat_started();
+        }
+    }
+
+    fn uncount(&mut self) {
+        if self.counted {
+            self.counted = false;
+            self.state.chat_ended();
         }
     }
 
@@ -122,6 +140,7 @@ impl Guard {
     }
 
     pub(crate) fn finish(&mut self, outcome: Outcome) {
+        self.uncount();
         if self.armed {
             self.armed = false;
             self.update(|r| r.outcome = outcome);
@@ -131,6 +150,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        self.uncount();
         if self.armed && !self.state.is_shutting_down() {
             self.update(|r| r.outcome = Outcome::ClientHungUp);
         }

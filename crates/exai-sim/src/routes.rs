@@ -152,7 +152,8 @@ fn shutting_down(guard: Guard) -> Response {
     )
 }
 
-async fn chat(state: SimState, headers: HeaderMap, raw: Bytes, guard: Guard) -> Response {
+async fn chat(state: SimState, headers: HeaderMap, raw: Bytes, mut guard: Guard) -> Response {
+    guard.count_in_flight();
     let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
         let msg = "request body is not valid JSON";
         return done(guard, error_response(Family::OpenAi, 400, Some(msg), None, None));

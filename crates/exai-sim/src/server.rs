@@ -92,6 +92,11 @@ impl SimHandle {
         self.state.chat_requests()
     }
 
+    /// The most chat requests answered at once since start (or the last reset).
+    pub fn peak_chats_in_flight(&self) -> usize {
+        self.state.peak_chats_in_flight()
+    }
+
     /// Queues a one-shot script for the next request to `target` (model id, `"*"` or `"prefix*"`).
     pub fn push_script(&self, target: impl Into<String>, script: Script) {
         self.state.push_script(target, script);

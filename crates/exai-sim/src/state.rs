@@ -2,7 +2,7 @@
 //! request log and the shutdown token. Tests drive a running simulator through it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -26,6 +26,9 @@ struct Inner {
     queue: Mutex<VecDeque<(String, Script)>>,
     records: Mutex<VecDeque<Recorded>>,
     next_seq: AtomicU64,
+    /// Chat requests being answered now, and the most at once since start or the last reset.
+    chats_in_flight: AtomicUsize,
+    peak_chats_in_flight: AtomicUsize,
     rng: Rng,
     changed: Notify,
     shutdown: CancellationToken,
@@ -53,6 +56,8 @@ impl SimState {
                 queue: Mutex::new(VecDeque::new()),
                 records: Mutex::new(VecDeque::new()),
                 next_seq: AtomicU64::new(1),
+                chats_in_flight: AtomicUsize::new(0),
+                peak_chats_in_flight: AtomicUsize::new(0),
                 rng,
                 changed: Notify::new(),
                 shutdown: CancellationToken::new(),
@@ -107,8 +112,30 @@ impl SimState {
             .collect()
     }
 
+    /// Chat requests being answered right now.
+    pub fn chats_in_flight(&self) -> usize {
+        self.inner.chats_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most chat requests answered at once since start (or the last [`SimState::reset`]).
+    pub fn peak_chats_in_flight(&self) -> usize {
+        self.inner.peak_chats_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn chat_started(&self) {
+        let now = self.inner.chats_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner.peak_chats_in_flight.fetch_max(now, Ordering::SeqCst);
+    }
+
+    pub(crate) fn chat_ended(&self) {
+        self.inner.chats_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
     /// Forgets recorded requests and queued scripts (configuration stays).
     pub fn reset(&self) {
+        self.inner
+            .peak_chats_in_flight
+            .store(self.chats_in_flight(), Ordering::SeqCst);
         lock(&self.inner.queue).clear();
         lock(&self.inner.records).clear();
         self.inner.changed.notify_waiters();

@@ -841,3 +841,29 @@ async fn router_can_be_mounted_and_custom_models_added() {
 async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
     axum::serve(listener, app).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_peak_of_chat_requests_in_flight_is_recorded_streaming_or_not() {
+    let sim = start().await;
+    sim.state()
+        .set_model_script("glm-4.6", Some(Script::echo().with_ttft_ms(Delay::Fixed(300))));
+    assert_eq!(sim.peak_chats_in_flight(), 0);
+    let bodies: Vec<Value> = (0..3).map(|i| chat_body("glm-4.6", "q", i % 2 == 0)).collect();
+    let calls = bodies.iter().map(|b| post(&sim, "/api/paas/v4/chat/completions", b));
+    for resp in futures::future::join_all(calls).await {
+        resp.text().await.unwrap();
+    }
+    assert_eq!(sim.peak_chats_in_flight(), 3);
+    assert_eq!(
+        sim.state().chats_in_flight(),
+        0,
+        "every finished request left the count"
+    );
+    sim.reset();
+    post(&sim, "/api/paas/v4/chat/completions", &chat_body("glm-4.6", "q", false))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(sim.peak_chats_in_flight(), 1, "reset starts the peak again");
+}

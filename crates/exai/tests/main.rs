@@ -6,6 +6,7 @@ mod chat;
 mod cli;
 mod dashboard;
 mod faults;
+mod fleet;
 mod http;
 mod loadtest;
 mod metrics;

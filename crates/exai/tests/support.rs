@@ -118,6 +118,12 @@ impl Daemon {
         self._dir.path()
     }
 
+    /// Kills the daemon with SIGKILL (no shutdown, no cleanup) and waits for it to be gone.
+    pub async fn kill(&mut self) {
+        self._child.start_kill().unwrap();
+        self._child.wait().await.unwrap();
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/", self.ws_addr)
     }

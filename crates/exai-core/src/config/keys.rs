@@ -314,6 +314,18 @@ pub const KEYS: &[Key] = &[
         "Upstream calls at once to each custom endpoint.",
     ),
     key(
+        "limits.glm_rpm",
+        "EXAI_GLM_RPM",
+        "0",
+        "Requests a minute to GLM, spaced evenly (fleet-wide with `EXAI_REDIS_URL`); 0: no limit.",
+    ),
+    key(
+        "limits.kimi_rpm",
+        "EXAI_KIMI_RPM",
+        "0",
+        "Requests a minute to Kimi, spaced evenly (fleet-wide with `EXAI_REDIS_URL`); 0: no limit.",
+    ),
+    key(
         "limits.max_waiters",
         "EXAI_LIMIT_MAX_WAITERS",
         "64",
@@ -324,6 +336,35 @@ pub const KEYS: &[Key] = &[
         "EXAI_LIMIT_MAX_WAIT_MS",
         "30000",
         "Longest a call queues for a limit before failing with an over-capacity error.",
+    ),
+    secret(
+        "redis.url",
+        "EXAI_REDIS_URL",
+        "Share the global and provider limits across replicas through this Redis (`redis://host:6379/0`); empty: limits are per process.",
+    ),
+    key(
+        "redis.key_prefix",
+        "EXAI_REDIS_KEY_PREFIX",
+        "exai:",
+        "Prefix of every Redis key exai writes (`<prefix>lease:<limit>`); replicas of one fleet share it.",
+    ),
+    key(
+        "redis.lease_ttl_secs",
+        "EXAI_REDIS_LEASE_TTL_SECS",
+        "10",
+        "A fleet slot lapses this long after its holder stopped renewing it (a killed replica's slots come back within it).",
+    ),
+    key(
+        "redis.timeout_ms",
+        "EXAI_REDIS_TIMEOUT_MS",
+        "500",
+        "Longest one Redis command may take before it counts as a Redis failure; below a third of the lease TTL.",
+    ),
+    key(
+        "redis.on_failure",
+        "EXAI_REDIS_ON_FAILURE",
+        "open",
+        "When Redis fails: `open` runs on the local limits alone, `closed` refuses calls that need a fleet limit (logged and counted either way).",
     ),
     key(
         "retry.max_attempts",

@@ -4,6 +4,7 @@
 
 mod custom;
 mod error;
+mod fleet;
 mod keys;
 mod observe;
 mod resilience;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
+pub use fleet::FleetConfig;
 pub use keys::{KEYS, Key, markdown_table};
 pub use observe::{AlertsConfig, AuditorConfig, TierLatency};
 pub use resilience::{KimiModeTimeouts, ResilienceConfig};
@@ -49,6 +51,8 @@ pub struct Config {
     pub progress_heartbeat: Duration,
     /// Queues, retries, circuit breakers, fallback chains and per-mode provider timeouts.
     pub resilience: ResilienceConfig,
+    /// Limits shared by every replica through Redis (`redis.*`).
+    pub fleet: FleetConfig,
     /// Alert rule thresholds (`alerts.*`).
     pub alerts: AlertsConfig,
     /// The optional AI auditor (`auditor.*`).

@@ -23,6 +23,9 @@ pub struct KimiModeTimeouts {
 pub struct ResilienceConfig {
     pub queue: QueuePolicy,
     pub custom_max_inflight: u32,
+    /// Requests a minute to GLM / Kimi, fleet-wide with a fleet (0: no limit).
+    pub glm_rpm: u32,
+    pub kimi_rpm: u32,
     pub retry: RetryPolicy,
     pub retry_budget_ratio: f64,
     pub breaker: BreakerConfig,
@@ -39,6 +42,8 @@ pub(super) fn read(r: &mut Reader<'_>, timeouts: Option<&Timeouts>) -> Option<Re
     let max_waiters: Option<usize> = r.parse("limits.max_waiters", "a whole number of calls");
     let max_wait = millis(r, "limits.max_wait_ms");
     let custom = r.non_zero("limits.custom_max_inflight");
+    let glm_rpm: Option<u32> = r.parse("limits.glm_rpm", "a whole number of requests a minute (0: no limit)");
+    let kimi_rpm: Option<u32> = r.parse("limits.kimi_rpm", "a whole number of requests a minute (0: no limit)");
     let attempts = r.non_zero("retry.max_attempts");
     let base = millis(r, "retry.base_ms");
     let max_backoff = millis(r, "retry.max_backoff_ms");
@@ -114,6 +119,8 @@ pub(super) fn read(r: &mut Reader<'_>, timeouts: Option<&Timeouts>) -> Option<Re
             max_wait: max_wait?,
         },
         custom_max_inflight: custom?.get(),
+        glm_rpm: glm_rpm?,
+        kimi_rpm: kimi_rpm?,
         retry: RetryPolicy {
             max_attempts: attempts?.get(),
             base: base?,

@@ -206,6 +206,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     let limits = limits(&mut r);
     let timeouts = timeouts(&mut r, glm.as_ref(), kimi.as_ref());
     let resilience = super::resilience::read(&mut r, timeouts.as_ref());
+    let fleet = super::fleet::read(&mut r);
     let alerts = super::observe::alerts(&mut r);
     let auditor = super::observe::auditor(&mut r);
 
@@ -235,6 +236,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         timeouts: timeouts?,
         progress_heartbeat: heartbeat?,
         resilience: resilience?,
+        fleet: fleet?,
         alerts: alerts?,
         auditor: auditor?,
         settings: RawSettings::new(),

@@ -1,6 +1,8 @@
 //! Concurrency limits whose permits are owned guards: global, per session and per provider. Waiting is bounded
 //! by a queue length, a maximum wait and the call's budget; past either, the call fails fast with
 //! [`OverCapacity`] naming the limit and when to retry. Every permit comes from here; `Drop` releases it.
+//! With a fleet (`EXAI_REDIS_URL`), the global and provider limiters also take a fleet lease once the local
+//! permit is granted (see [`super::fleet`]); the lease lives in the same [`Permit`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::budget::Budget;
+use super::fleet::{FleetLink, FleetUnavailable, Lease, OnFailure, limit_key};
 
 /// Why a permit was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,16 +41,35 @@ pub enum OverCapacity {
         waited: Duration,
         retry_after: Duration,
     },
+    #[error(
+        "over capacity: the {limit} limit ({per_minute} requests a minute) allows no request within the time this \
+         call may wait; retry in about {} s",
+        .retry_after.as_secs().max(1)
+    )]
+    RateLimited {
+        limit: String,
+        per_minute: u32,
+        retry_after: Duration,
+    },
 }
 
 impl OverCapacity {
     pub fn retry_after(&self) -> Duration {
         match self {
-            OverCapacity::QueueFull { retry_after, .. } | OverCapacity::WaitedTooLong { retry_after, .. } => {
-                *retry_after
-            }
+            OverCapacity::QueueFull { retry_after, .. }
+            | OverCapacity::WaitedTooLong { retry_after, .. }
+            | OverCapacity::RateLimited { retry_after, .. } => *retry_after,
         }
     }
+}
+
+/// Why [`Limiter::acquire`] gave no permit: the limit is full, or its fleet could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error(transparent)]
+    OverCapacity(#[from] OverCapacity),
+    #[error(transparent)]
+    FleetUnavailable(#[from] FleetUnavailable),
 }
 
 /// How long a caller may wait for a permit, and how many may wait.
@@ -65,16 +87,29 @@ pub struct Limiter {
     sem: Arc<Semaphore>,
     queue: QueuePolicy,
     waiting: AtomicUsize,
+    /// Set for limits held fleet-wide (global, providers); never for sessions.
+    fleet: Option<Arc<FleetLink>>,
 }
 
 impl Limiter {
     pub fn new(name: impl Into<String>, capacity: u32, queue: QueuePolicy) -> Arc<Self> {
+        Self::shared(name, capacity, queue, None)
+    }
+
+    /// A limiter that, with `fleet`, also holds its capacity across every replica.
+    pub fn shared(
+        name: impl Into<String>,
+        capacity: u32,
+        queue: QueuePolicy,
+        fleet: Option<Arc<FleetLink>>,
+    ) -> Arc<Self> {
         let limiter = Arc::new(Self {
             name: name.into(),
             capacity,
             sem: Arc::new(Semaphore::new(capacity as usize)),
             queue,
             waiting: AtomicUsize::new(0),
+            fleet,
         });
         metrics::gauge!("mcp_semaphore_expected_value", "limit" => limiter.label()).set(capacity as f64);
         limiter
@@ -106,8 +141,72 @@ impl Limiter {
         }
     }
 
-    /// Waits (bounded) for a permit, recording the wait in `budget`.
-    pub async fn acquire(self: &Arc<Self>, budget: &Budget) -> Result<Permit, OverCapacity> {
+    /// Waits (bounded) for a permit — and, for a fleet-wide limit, then for a fleet lease — recording the wait
+    /// in `budget`. Both waits together stay within `limits.max_wait_ms` and the call's budget.
+    pub async fn acquire(self: &Arc<Self>, budget: &Budget) -> Result<Permit, LimitError> {
+        let start = Instant::now();
+        let mut permit = self.acquire_local(budget).await?;
+        if let Some(link) = &self.fleet {
+            let max_wait = self.queue.max_wait.saturating_sub(start.elapsed());
+            permit.lease = self.lease(link, budget, max_wait).await?;
+        }
+        Ok(permit)
+    }
+
+    /// Asks the fleet for a slot until granted, or `max_wait` (or the budget) runs out. A fleet that cannot be
+    /// asked gives no lease (`open`) or refuses the call (`closed`).
+    async fn lease(&self, link: &FleetLink, budget: &Budget, max_wait: Duration) -> Result<Option<Lease>, LimitError> {
+        let limit = limit_key(&self.name);
+        let start = Instant::now();
+        let deadline = start + max_wait.min(budget.remaining());
+        let mut pause = Duration::from_millis(10);
+        loop {
+            // Each ask is bounded by the fleet's own timeout and the call's budget; `deadline` only ends the
+            // waiting, so a call whose local wait used up `limits.max_wait_ms` still gets one ask.
+            let ask = link.fleet.try_acquire(&limit, self.capacity);
+            let asked = tokio::time::timeout_at(budget.deadline(), ask).await;
+            match asked {
+                Ok(Ok(Some(lease))) => {
+                    let waited = start.elapsed();
+                    if waited >= Duration::from_millis(1) {
+                        budget.record(format!("queued for the fleet {limit} limit"), waited);
+                    }
+                    metrics::counter!("exai_fleet_acquisitions_total", "limit" => limit, "outcome" => "granted")
+                        .increment(1);
+                    return Ok(Some(lease));
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => {
+                    link.failed(&limit, &error);
+                    return match link.on_failure {
+                        OnFailure::Open => Ok(None),
+                        OnFailure::Closed => Err(FleetUnavailable { limit, error }.into()),
+                    };
+                }
+                Err(_) => break,
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let jittered = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
+            tokio::time::sleep_until((now + jittered).min(deadline)).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+        let waited = start.elapsed();
+        budget.record(format!("queued for the fleet {limit} limit"), waited);
+        metrics::counter!("exai_fleet_acquisitions_total", "limit" => limit.clone(), "outcome" => "timeout")
+            .increment(1);
+        Err(OverCapacity::WaitedTooLong {
+            limit: format!("fleet {limit}"),
+            capacity: self.capacity,
+            waited,
+            retry_after: Duration::from_secs(1).max(self.queue.max_wait / 4),
+        }
+        .into())
+    }
+
+    async fn acquire_local(self: &Arc<Self>, budget: &Budget) -> Result<Permit, OverCapacity> {
         let label = self.label();
         if let Ok(permit) = self.sem.clone().try_acquire_owned() {
             return Ok(self.granted(permit, Duration::ZERO, label));
@@ -149,6 +248,7 @@ impl Limiter {
         metrics::histogram!("mcp_semaphore_wait_seconds", "limit" => label).record(waited.as_secs_f64());
         self.publish();
         Permit {
+            lease: None,
             _permit: Some(permit),
             limiter: Arc::clone(self),
         }
@@ -175,12 +275,15 @@ impl Drop for WaiterGuard<'_> {
 /// A held slot of one limit. Dropping it — on any path — frees the slot.
 #[derive(Debug)]
 pub struct Permit {
+    /// The fleet slot, for a fleet-wide limit whose fleet answered.
+    lease: Option<Lease>,
     _permit: Option<OwnedSemaphorePermit>,
     limiter: Arc<Limiter>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        drop(self.lease.take());
         drop(self._permit.take());
         self.limiter.publish();
     }
@@ -196,6 +299,7 @@ pub struct Limits {
     session_capacity: u32,
     sessions: Mutex<HashMap<String, Weak<Limiter>>>,
     queue: QueuePolicy,
+    fleet: Option<Arc<FleetLink>>,
 }
 
 impl Limits {
@@ -216,7 +320,20 @@ impl Limits {
             session_capacity: session,
             sessions: Mutex::default(),
             queue,
+            fleet: None,
         }
+    }
+
+    /// Holds the global and provider limits fleet-wide through `fleet` (session limits stay local).
+    pub fn with_fleet(mut self, fleet: Arc<FleetLink>) -> Self {
+        self.global = Limiter::shared("global", self.global.capacity, self.queue, Some(Arc::clone(&fleet)));
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// The fleet, when limits are held fleet-wide.
+    pub fn fleet(&self) -> Option<&Arc<FleetLink>> {
+        self.fleet.as_ref()
     }
 
     /// The limiter for `provider` (the resolved model's provider, never the tool).
@@ -229,7 +346,7 @@ impl Limits {
                     .get(provider)
                     .copied()
                     .unwrap_or(self.default_provider_capacity);
-                Limiter::new(format!("provider {provider}"), cap, self.queue)
+                Limiter::shared(format!("provider {provider}"), cap, self.queue, self.fleet.clone())
             })
             .clone()
     }
@@ -344,13 +461,19 @@ mod tests {
         tokio::task::yield_now().await;
         assert_eq!(l.waiting(), 1);
         let full = l.acquire(&b).await.unwrap_err();
-        assert!(matches!(full, OverCapacity::QueueFull { .. }), "{full}");
+        assert!(
+            matches!(full, LimitError::OverCapacity(OverCapacity::QueueFull { .. })),
+            "{full}"
+        );
         assert!(
             full.to_string().contains("provider glm limit (1 calls at once)"),
             "{full}"
         );
         let timed_out = waiter.await.unwrap().unwrap_err();
-        assert!(matches!(timed_out, OverCapacity::WaitedTooLong { .. }), "{timed_out}");
+        assert!(
+            matches!(timed_out, LimitError::OverCapacity(OverCapacity::WaitedTooLong { .. })),
+            "{timed_out}"
+        );
         assert_eq!(l.waiting(), 0);
         drop(held);
         assert!(
@@ -388,5 +511,104 @@ mod tests {
         let _p = limits.global.acquire(&b).await.unwrap();
         assert!(limits.check(1));
         assert!(!limits.check(0), "a permit held with no call in flight is a leak");
+    }
+
+    /// A fleet in memory: `slots` free slots per limit, or down.
+    #[derive(Debug)]
+    struct MemFleet {
+        free: Arc<Mutex<u32>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl super::super::fleet::Fleet for MemFleet {
+        fn pace<'a>(
+            &'a self,
+            _limit: &'a str,
+            _interval: Duration,
+        ) -> futures::future::BoxFuture<'a, Result<Duration, super::super::fleet::FleetError>> {
+            Box::pin(async { Ok(Duration::ZERO) })
+        }
+
+        fn try_acquire<'a>(
+            &'a self,
+            _limit: &'a str,
+            _capacity: u32,
+        ) -> futures::future::BoxFuture<'a, Result<Option<Lease>, super::super::fleet::FleetError>> {
+            Box::pin(async move {
+                if self.down.load(Ordering::SeqCst) {
+                    return Err(super::super::fleet::FleetError("connection refused".into()));
+                }
+                let mut free = self.free.lock().unwrap();
+                if *free == 0 {
+                    return Ok(None);
+                }
+                *free -= 1;
+                struct Slot(Arc<Mutex<u32>>);
+                impl Drop for Slot {
+                    fn drop(&mut self) {
+                        *self.0.lock().unwrap() += 1;
+                    }
+                }
+                Ok(Some(Lease::new(Slot(Arc::clone(&self.free)))))
+            })
+        }
+    }
+
+    fn fleet_limits(free: u32, on_failure: OnFailure) -> (Limits, Arc<MemFleet>) {
+        let mem = Arc::new(MemFleet {
+            free: Arc::new(Mutex::new(free)),
+            down: Default::default(),
+        });
+        let link = Arc::new(FleetLink::new(mem.clone(), on_failure));
+        let limits = Limits::new(8, 8, HashMap::from([("glm".to_owned(), 4)]), 4, queue(8, 500)).with_fleet(link);
+        (limits, mem)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fleet_limit_is_an_extra_lease_waited_for_within_the_limits_wait() {
+        let (limits, mem) = fleet_limits(1, OnFailure::Closed);
+        let b = Budget::new(Duration::from_secs(60));
+        let held = limits.provider("glm").acquire(&b).await.unwrap();
+        assert_eq!(*mem.free.lock().unwrap(), 0, "the permit holds a lease");
+        let start = Instant::now();
+        let full = limits.provider("glm").acquire(&b).await.unwrap_err();
+        assert!(full.to_string().contains("fleet provider:glm limit"), "{full}");
+        assert!(start.elapsed() <= Duration::from_millis(500), "{:?}", start.elapsed());
+        assert_eq!(
+            limits.provider("glm").in_use(),
+            1,
+            "the local permit went back with the refusal"
+        );
+        drop(held);
+        assert_eq!(*mem.free.lock().unwrap(), 1, "dropping the permit frees the lease");
+        let _again = limits.global.acquire(&b).await.unwrap();
+        assert!(
+            limits.session("s").acquire(&b).await.is_ok(),
+            "sessions never ask the fleet"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fleet_that_cannot_be_asked_fails_closed_or_open_as_configured() {
+        let b = Budget::new(Duration::from_secs(60));
+        let (closed, mem) = fleet_limits(4, OnFailure::Closed);
+        mem.down.store(true, Ordering::SeqCst);
+        let err = closed.global.acquire(&b).await.unwrap_err();
+        assert!(matches!(err, LimitError::FleetUnavailable(_)), "{err}");
+        assert!(err.to_string().contains("EXAI_REDIS_ON_FAILURE=closed"), "{err}");
+        assert_eq!(closed.global.in_use(), 0);
+
+        let (open, mem) = fleet_limits(4, OnFailure::Open);
+        mem.down.store(true, Ordering::SeqCst);
+        let p = open
+            .global
+            .acquire(&b)
+            .await
+            .expect("open falls back to the local limit");
+        assert_eq!(open.global.in_use(), 1);
+        drop(p);
+        mem.down.store(false, Ordering::SeqCst);
+        let _p = open.global.acquire(&b).await.unwrap();
+        assert_eq!(*mem.free.lock().unwrap(), 3, "back to fleet leases once it answers");
     }
 }

@@ -1,11 +1,14 @@
 //! Resilience, one small type per mechanism: a call's single time [`budget::Budget`], owned concurrency
 //! permits ([`limits`]), retries with full jitter and a retry budget ([`retry`]), per-model circuit
-//! breakers ([`breaker`]) and fallback chains ([`fallback`]). See NOTES.md for the invariants.
+//! breakers ([`breaker`]), fallback chains ([`fallback`]) and the fleet-wide leases behind the global and
+//! provider limits when replicas share Redis ([`fleet`]). See NOTES.md for the invariants.
 
 pub mod breaker;
 pub mod budget;
 pub mod fallback;
+pub mod fleet;
 pub mod limits;
+pub mod rate;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -22,25 +25,34 @@ pub struct Resilience {
     pub config: ResilienceConfig,
     pub limits: Limits,
     pub breakers: Breakers,
+    /// Requests-per-minute limits per provider (`limits.glm_rpm`, `limits.kimi_rpm`).
+    pub rates: rate::Rates,
     retry_budgets: Mutex<HashMap<String, Arc<RetryBudget>>>,
 }
 
 impl Resilience {
-    pub fn from_config(config: &Config) -> Self {
+    /// With `fleet`, the global and provider limits hold for every replica together.
+    pub fn from_config(config: &Config, fleet: Option<Arc<fleet::FleetLink>>) -> Self {
         let l = &config.limits;
         let r = &config.resilience;
         let per_provider = HashMap::from([
             ("glm".to_owned(), l.glm_max_inflight.get()),
             ("kimi".to_owned(), l.kimi_max_inflight.get()),
         ]);
+        let limits = Limits::new(
+            l.global_max_inflight.get(),
+            l.session_max_inflight.get(),
+            per_provider,
+            r.custom_max_inflight,
+            r.queue,
+        );
+        let rpm = HashMap::from([("glm".to_owned(), r.glm_rpm), ("kimi".to_owned(), r.kimi_rpm)]);
         Self {
-            limits: Limits::new(
-                l.global_max_inflight.get(),
-                l.session_max_inflight.get(),
-                per_provider,
-                r.custom_max_inflight,
-                r.queue,
-            ),
+            rates: rate::Rates::new(rpm, r.queue.max_wait, fleet.clone()),
+            limits: match fleet {
+                Some(fleet) => limits.with_fleet(fleet),
+                None => limits,
+            },
             breakers: Breakers::new(r.breaker),
             retry_budgets: Mutex::default(),
             config: r.clone(),

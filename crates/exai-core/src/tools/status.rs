@@ -27,6 +27,9 @@ pub struct Output {
     pub providers: Vec<ProviderStatus>,
     /// The global limit, then each provider's that has seen traffic.
     pub limits: Vec<LimitStatus>,
+    /// Set when the global and provider limits are shared by the fleet through Redis (`EXAI_REDIS_URL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
     /// Calls one client session may run at once.
     pub session_max_inflight: u32,
     /// Circuits that have seen traffic, by `provider/model`.
@@ -48,6 +51,12 @@ pub struct LimitStatus {
     pub in_use: u32,
     pub capacity: u32,
     pub waiting: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FleetStatus {
+    /// What calls do when Redis fails: `open` (local limits only) or `closed` (refused).
+    pub on_failure: &'static str,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -95,6 +104,9 @@ calls in flight.";
                     waiting,
                 })
                 .collect(),
+            fleet: res.limits.fleet().map(|f| FleetStatus {
+                on_failure: f.on_failure.as_str(),
+            }),
             session_max_inflight: app.config.limits.session_max_inflight.get(),
             circuits: res
                 .breakers

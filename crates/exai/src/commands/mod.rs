@@ -25,6 +25,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use exai_core::app::App;
 use exai_core::config::Config;
+use exai_core::resilience::fleet::{FleetLink, OnFailure};
 use exai_core::store::Store;
 use exai_core::tools::Registry;
 use exai_sim::{SimConfig, SimHandle, Simulator};
@@ -64,11 +65,43 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
+/// The fleet when `EXAI_REDIS_URL` is set. Redis not answering at start is an error with
+/// `EXAI_REDIS_ON_FAILURE=closed`; with `open` it is logged and exai runs on local limits until Redis answers.
+async fn connect_fleet(config: &Config) -> anyhow::Result<Option<Arc<FleetLink>>> {
+    let fleet = &config.fleet;
+    let Some(url) = &fleet.url else {
+        return Ok(None);
+    };
+    let options = exai_fleet::Options {
+        key_prefix: fleet.key_prefix.clone(),
+        lease_ttl: fleet.lease_ttl,
+        timeout: fleet.timeout,
+    };
+    let redis = exai_fleet::RedisFleet::new(url.expose(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match (redis.ping().await, fleet.on_failure) {
+        (Ok(()), _) => tracing::info!(
+            on_failure = fleet.on_failure.as_str(),
+            "fleet limits shared through Redis"
+        ),
+        (Err(e), OnFailure::Closed) => {
+            anyhow::bail!(
+                "Redis (EXAI_REDIS_URL) does not answer: {e}; with EXAI_REDIS_ON_FAILURE=closed exai cannot start without it"
+            )
+        }
+        (Err(e), OnFailure::Open) => tracing::warn!(
+            error = %e,
+            "Redis (EXAI_REDIS_URL) does not answer; running on local limits until it does (EXAI_REDIS_ON_FAILURE=open)"
+        ),
+    }
+    Ok(Some(Arc::new(FleetLink::new(Arc::new(redis), fleet.on_failure))))
+}
+
 /// Opens the store, wires the providers and builds the shared [`App`] for a serving command.
 async fn start(config: Config, options: Options, transport: &str) -> anyhow::Result<Started> {
     crate::logging::init(&config.log);
     let exporter = exai_server::prometheus::install().context("installing the metrics recorder")?;
     let store = open_store(&config).await?;
+    let fleet = connect_fleet(&config).await?;
     store
         .record_start(exai_core::VERSION, transport)
         .await
@@ -98,7 +131,7 @@ async fn start(config: Config, options: Options, transport: &str) -> anyhow::Res
             Vec::new()
         }
     };
-    let app = App::with_providers(config, store, tools, models, providers);
+    let app = App::with_providers(config, store, tools, models, providers, fleet);
     app.observe.preload(earlier);
     Ok(Started {
         app,

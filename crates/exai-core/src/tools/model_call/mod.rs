@@ -187,6 +187,12 @@ pub async fn run(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolEr
                 stream: model.streaming,
                 timeout: cap.min(budget.remaining()),
             };
+            if let Err(e) = res.rates.pace(&model.provider, &budget).await {
+                breaker.on_abandon();
+                notes.push(format!("{}: {e}", model.name));
+                last = Some(e.into());
+                break;
+            }
             let label = format!("attempt {attempt_no} {}", model.name);
             let outcome = budget
                 .spend(
