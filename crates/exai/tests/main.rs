@@ -10,6 +10,7 @@ mod fleet;
 mod http;
 mod loadtest;
 mod metrics;
+mod replicas;
 mod resilience;
 mod shim;
 mod stdio;
