@@ -13,6 +13,7 @@ use crate::resilience::fleet::FleetLink;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::tools::Registry;
+use crate::tools::model_call::cache::ResponseCache;
 
 pub struct App {
     pub config: Arc<Config>,
@@ -22,6 +23,8 @@ pub struct App {
     pub models: ModelRegistry,
     pub providers: Providers,
     pub resilience: Resilience,
+    /// Answers to deterministic calls, in process and (with Redis) shared by the replicas.
+    pub cache: ResponseCache,
     /// Recent calls and the live event stream (dashboard, alerts, auditor).
     pub observe: Observe,
     /// Finished calls on their way to the `tool_executions` table.
@@ -59,6 +62,8 @@ impl App {
         providers: Providers,
         fleet: Option<Arc<FleetLink>>,
     ) -> Arc<Self> {
+        let shared = fleet.as_ref().and_then(|f| f.cache.clone());
+        let cache = ResponseCache::new(config.cache.clone(), shared);
         let resilience = Resilience::from_config(&config, fleet);
         Arc::new(Self {
             config: Arc::new(config),
@@ -68,6 +73,7 @@ impl App {
             models,
             providers,
             resilience,
+            cache,
             observe: Observe::default(),
             journal: Journal::default(),
             background: tokio_util::task::TaskTracker::new(),

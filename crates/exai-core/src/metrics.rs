@@ -116,6 +116,16 @@ pub const METRICS: &[Metric] = &[
         "Redis commands of the fleet that failed or timed out, by operation (acquire, renew, release).",
     ),
     m(
+        "exai_cache_hits_total",
+        Kind::Counter,
+        "Model calls answered from the response cache, by layer (memory, redis); no model was asked.",
+    ),
+    m(
+        "exai_cache_misses_total",
+        Kind::Counter,
+        "Cacheable model calls the response cache could not answer (asked upstream, then stored when complete).",
+    ),
+    m(
         "mcp_semaphore_invariant_violations_total",
         Kind::Counter,
         "Times more global permits were held than calls were running (a leak).",

@@ -9,6 +9,9 @@
 //! Request rates per provider (`limits.glm_rpm`) are one key each, `<prefix>rpm:<provider>`, holding the GCRA
 //! schedule (the time the next request may go), moved on atomically by a second script.
 //!
+//! The response cache's shared layer ([`SharedCache`]) is plain keys on the same connection,
+//! `<prefix>cache:<sha-256>`, holding the answer as JSON and expiring after `cache.ttl_secs`.
+//!
 //! Every command is bounded by `redis.timeout_ms`; the connection manager reconnects on its own, so Redis coming
 //! back needs no restart.
 
@@ -16,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exai_core::resilience::fleet::{Fleet, FleetError, Lease};
+use exai_core::tools::model_call::cache::SharedCache;
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -208,6 +212,34 @@ impl Fleet for RedisFleet {
 
     fn pace<'a>(&'a self, limit: &'a str, interval: Duration) -> BoxFuture<'a, Result<Duration, FleetError>> {
         Box::pin(self.next_slot(limit, interval))
+    }
+}
+
+impl SharedCache for RedisFleet {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, FleetError>> {
+        let mut conn = self.inner.conn.clone();
+        let key = format!("{}{key}", self.inner.options.key_prefix);
+        Box::pin(self.inner.bounded("cache_get", async move {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<String>>(&mut conn)
+                .await
+        }))
+    }
+
+    fn set<'a>(&'a self, key: &'a str, value: String, ttl: Duration) -> BoxFuture<'a, Result<(), FleetError>> {
+        let mut conn = self.inner.conn.clone();
+        let key = format!("{}{key}", self.inner.options.key_prefix);
+        let ttl_ms = ttl.as_millis().max(1) as u64;
+        Box::pin(self.inner.bounded("cache_set", async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut conn)
+                .await
+        }))
     }
 }
 

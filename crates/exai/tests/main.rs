@@ -2,6 +2,7 @@
 //! by rmcp's client and by raw JSON-RPC, plus the command-line surface.
 
 mod alerts;
+mod cache;
 mod chat;
 mod cli;
 mod dashboard;

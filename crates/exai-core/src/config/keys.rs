@@ -367,6 +367,24 @@ pub const KEYS: &[Key] = &[
         "When Redis fails: `open` runs on the local limits alone, `closed` refuses calls that need a fleet limit (logged and counted either way).",
     ),
     key(
+        "cache.enabled_tools",
+        "EXAI_CACHE_ENABLED_TOOLS",
+        "",
+        "Comma list of tools whose deterministic model calls (temperature 0, no web search) use the response cache without `cache: true`.",
+    ),
+    key(
+        "cache.ttl_secs",
+        "EXAI_CACHE_TTL_SECS",
+        "3600",
+        "How long a cached answer is served (in process, and in Redis with `EXAI_REDIS_URL`).",
+    ),
+    key(
+        "cache.max_entries",
+        "EXAI_CACHE_MAX_ENTRIES",
+        "1000",
+        "Most answers the in-process response cache keeps (least used go first).",
+    ),
+    key(
         "retry.max_attempts",
         "EXAI_RETRY_MAX_ATTEMPTS",
         "3",

@@ -16,6 +16,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::tools::model_call::cache::CacheConfig;
 pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
 pub use fleet::FleetConfig;
@@ -53,6 +54,8 @@ pub struct Config {
     pub resilience: ResilienceConfig,
     /// Limits shared by every replica through Redis (`redis.*`).
     pub fleet: FleetConfig,
+    /// The response cache (`cache.*`).
+    pub cache: CacheConfig,
     /// Alert rule thresholds (`alerts.*`).
     pub alerts: AlertsConfig,
     /// The optional AI auditor (`auditor.*`).

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::CacheConfig;
 use super::keys::by_path;
 use super::{
     Config, ConversationConfig, FilesConfig, HttpConfig, Limits, LogConfig, LogFormat, ObservabilityConfig, Problem,
@@ -207,6 +208,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     let timeouts = timeouts(&mut r, glm.as_ref(), kimi.as_ref());
     let resilience = super::resilience::read(&mut r, timeouts.as_ref());
     let fleet = super::fleet::read(&mut r);
+    let cache = response_cache(&mut r);
     let alerts = super::observe::alerts(&mut r);
     let auditor = super::observe::auditor(&mut r);
 
@@ -237,9 +239,22 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         progress_heartbeat: heartbeat?,
         resilience: resilience?,
         fleet: fleet?,
+        cache: cache?,
         alerts: alerts?,
         auditor: auditor?,
         settings: RawSettings::new(),
+    })
+}
+
+/// `cache.*`: the response cache (off unless a call or `cache.enabled_tools` asks for it).
+fn response_cache(r: &mut Reader<'_>) -> Option<CacheConfig> {
+    let enabled_tools = r.tool_names("cache.enabled_tools");
+    let ttl = r.secs("cache.ttl_secs");
+    let max_entries = r.non_zero("cache.max_entries");
+    Some(CacheConfig {
+        enabled_tools,
+        ttl: ttl?,
+        max_entries: u64::from(max_entries?.get()),
     })
 }
 

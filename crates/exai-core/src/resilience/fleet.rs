@@ -81,6 +81,8 @@ impl OnFailure {
 pub struct FleetLink {
     pub fleet: std::sync::Arc<dyn Fleet>,
     pub on_failure: OnFailure,
+    /// The response cache's shared layer, when the fleet's store offers one.
+    pub cache: Option<std::sync::Arc<dyn crate::tools::model_call::cache::SharedCache>>,
     last_warning: Mutex<Option<Instant>>,
 }
 
@@ -92,8 +94,15 @@ impl FleetLink {
         Self {
             fleet,
             on_failure,
+            cache: None,
             last_warning: Mutex::new(None),
         }
+    }
+
+    /// Shares the response cache through `cache` too.
+    pub fn with_cache(mut self, cache: std::sync::Arc<dyn crate::tools::model_call::cache::SharedCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Logs (at most every 10 s) and counts that `limit` could not be checked, and what was done about it.

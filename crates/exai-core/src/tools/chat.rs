@@ -46,6 +46,9 @@ pub struct Input {
     /// Absolute image paths or data URLs (vision models only).
     #[serde(default)]
     pub images: Vec<String>,
+    /// Reuse the answer to an identical earlier request (needs temperature 0, no web search).
+    #[serde(default)]
+    pub cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
@@ -131,6 +134,7 @@ search and multi-turn threads via continuation_id.";
             temperature: input.temperature,
             thinking,
             web_search: input.use_websearch,
+            cache: input.cache || app.cache.enabled_for("chat"),
         };
         let mut answer = model_call::run(&ctx, spec).await?;
 

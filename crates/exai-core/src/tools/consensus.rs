@@ -190,6 +190,7 @@ impl Hooks for Panel {
                 temperature: None,
                 thinking: brief.thinking,
                 web_search: brief.web_search,
+                cache: ctx.app.cache.enabled_for(DEF.name),
             };
             model_call::run(&call_ctx, spec).await
         });

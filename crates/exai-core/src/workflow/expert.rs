@@ -232,6 +232,7 @@ pub async fn consult(
             temperature: input.temperature,
             thinking,
             web_search: input.use_websearch,
+            cache: ctx.app.cache.enabled_for(def.name),
         },
     )
     .await?;

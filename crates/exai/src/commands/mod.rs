@@ -93,7 +93,9 @@ async fn connect_fleet(config: &Config) -> anyhow::Result<Option<Arc<FleetLink>>
             "Redis (EXAI_REDIS_URL) does not answer; running on local limits until it does (EXAI_REDIS_ON_FAILURE=open)"
         ),
     }
-    Ok(Some(Arc::new(FleetLink::new(Arc::new(redis), fleet.on_failure))))
+    // The same connection carries the response cache's shared layer (a Redis failure there is only a miss).
+    let link = FleetLink::new(Arc::new(redis.clone()), fleet.on_failure).with_cache(Arc::new(redis));
+    Ok(Some(Arc::new(link)))
 }
 
 /// Opens the store, wires the providers and builds the shared [`App`] for a serving command.

@@ -1,13 +1,15 @@
 //! One model call as every model-backed tool makes it: resolve the model, then for it and its fallbacks take the
 //! provider's permit, pass its circuit breaker, and attempt with retries — all spending one budget — and return an
-//! [`Answer`] that says which model was asked for, which answered, and why it fell back.
+//! [`Answer`] that says which model was asked for, which answered, and why it fell back. A deterministic call
+//! that asked for it is answered from the response cache ([`cache`]) when an identical one was answered before.
 
 mod attempt;
+pub mod cache;
 
 use std::time::Duration;
 
 use rmcp::schemars::{self, JsonSchema};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ToolContext;
 use crate::app::App;
@@ -17,13 +19,13 @@ use crate::provider::{ChatRequest, Message, ProviderError, Usage};
 use crate::resilience::retry::Decision;
 use attempt::{Failed, Reporter};
 
-/// What a model tool returns.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+/// What a model tool returns (and what the response cache stores).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Answer {
     /// The model's answer.
     pub content: String,
     /// The model's reasoning, when it produced any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
     /// Who answered: `glm`, `kimi`, `sim` (the simulator, never a real model) or a custom endpoint.
     pub provider: String,
@@ -32,18 +34,21 @@ pub struct Answer {
     /// The model the caller asked for (or `auto` chose).
     pub model_requested: String,
     /// Set when another model answered: why the requested one did not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
     pub usage: Option<Usage>,
     /// `stop`, `length` (cut off at the output limit), `content_filter`, ...
     pub finish_reason: String,
     /// Web searches the provider ran for the model.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_searches: Vec<String>,
     pub latency_ms: u64,
     /// Pass this back to continue the conversation.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation_id: Option<String>,
+    /// Served from the response cache: no model was asked for this call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl Answer {
@@ -60,6 +65,7 @@ impl Answer {
             web_searches: Vec::new(),
             latency_ms: 0,
             continuation_id: None,
+            cached: false,
         }
     }
 }
@@ -86,6 +92,8 @@ pub struct CallSpec<'a> {
     pub temperature: Option<f32>,
     pub thinking: bool,
     pub web_search: bool,
+    /// Answer from the response cache when the call is deterministic (`chat`'s `cache`, `cache.enabled_tools`).
+    pub cache: bool,
 }
 
 /// The longest one request to `model` may take by configuration (the call's budget may cut it shorter).
@@ -120,9 +128,9 @@ fn trips_breaker(e: &ProviderError) -> bool {
     }
 }
 
-/// Asks the model (then its fallbacks), retrying retriable failures within the call's budget.
+/// Asks the model (then its fallbacks), retrying retriable failures within the call's budget — or, for a
+/// deterministic call with `spec.cache`, the response cache first.
 pub async fn run(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolError> {
-    let app = &ctx.app;
     let asked = spec.model;
     if let Some(t) = spec.temperature
         && !(asked.temperature.0..=asked.temperature.1).contains(&t)
@@ -135,6 +143,16 @@ pub async fn run(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolEr
             ),
         });
     }
+    match spec.cache.then(|| cache::key(&spec)).flatten() {
+        Some(key) => ctx.app.cache.serve(key, call(ctx, spec)).await,
+        None => call(ctx, spec).await,
+    }
+}
+
+/// [`run`] without the cache.
+async fn call(ctx: &ToolContext, spec: CallSpec<'_>) -> Result<Answer, ToolError> {
+    let app = &ctx.app;
+    let asked = spec.model;
     let budget = ctx.budget.clone();
     let res = &app.resilience;
     let mut chain = vec![asked.clone()];
@@ -290,8 +308,13 @@ pub fn render(a: &Answer) -> String {
     let fell_back = a.fallback_reason.as_ref().map_or(String::new(), |why| {
         format!(" · FALLBACK: {} was asked for ({why})", a.model_requested)
     });
+    let cached = if a.cached {
+        " · cached (no model was asked)"
+    } else {
+        ""
+    };
     format!(
-        "{}\n\n---\n{} via {} · {} ms{usage}{cut}{fell_back}{cont}",
+        "{}\n\n---\n{} via {} · {} ms{usage}{cut}{fell_back}{cached}{cont}",
         a.content, a.model, a.provider, a.latency_ms
     )
 }
