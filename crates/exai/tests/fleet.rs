@@ -14,7 +14,7 @@ use crate::chat::sim;
 use crate::support::Daemon;
 
 /// The test Redis URL; `None` (skip) only outside CI.
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     match std::env::var("EXAI_TEST_REDIS_URL") {
         Ok(url) => Some(url),
         Err(_) if std::env::var_os("CI").is_some() => panic!("EXAI_TEST_REDIS_URL must be set in CI"),

@@ -358,3 +358,67 @@ async fn baseline_compare_passes_then_fails_naming_the_tool_that_slowed() {
         "tier-1 tools did not slow: {output}"
     );
 }
+
+#[tokio::test]
+async fn replicas_one_and_three_are_compared_side_by_side() {
+    let Some(redis) = crate::fleet::redis_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = exai(&[
+        "loadtest",
+        "--scenario",
+        "custom",
+        "--transport",
+        "http",
+        "--replicas",
+        "1,3",
+        "--redis-url",
+        &redis,
+        "--sessions",
+        "3",
+        "--calls",
+        "20",
+        "--duration",
+        "20s",
+        "--latency-profile",
+        "zero",
+        "--mix",
+        "chat=50,status=50",
+        "--quiet",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .await;
+    let output = text(&out);
+    assert!(out.status.success(), "{output}");
+    assert!(output.contains("replicas") && output.contains("calls/s"), "{output}");
+    let mut reports: Vec<Value> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2, "one report per run");
+    reports.sort_by_key(|r| r["started_at_unix_ms"].as_u64());
+    for report in &reports {
+        let totals = &report["totals"];
+        assert_eq!(totals["calls"], 20, "{totals}");
+        assert_eq!(totals["successes"], totals["calls"], "{totals}");
+        assert_eq!(report["passed"], true, "{}", report["checks"]);
+    }
+    assert!(
+        check(&reports[1], "replica 3: calls accounted (status.calls_total)")["ok"] == true,
+        "every replica is checked"
+    );
+    let runs = reports[1]["replicas"].as_array().unwrap();
+    let counts: Vec<u64> = runs.iter().map(|r| r["replicas"].as_u64().unwrap()).collect();
+    assert_eq!(counts, [1, 3], "{runs:?}");
+    for run in runs {
+        assert_eq!(
+            (run["calls"].as_u64(), run["successes"].as_u64()),
+            (Some(20), Some(20)),
+            "{run}"
+        );
+    }
+}

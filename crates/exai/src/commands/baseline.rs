@@ -145,7 +145,7 @@ async fn measure(config: &Config, args: &MeasureArgs) -> anyhow::Result<Vec<Tool
         .token
         .clone()
         .or_else(|| config.http.token.as_ref().map(|t| t.expose().to_owned()));
-    let target = Target::prepare(&args.target, transport, latency, Vec::new(), token).await?;
+    let target = Target::prepare(&args.target, transport, latency, Vec::new(), token, 1).await?;
     let outcome = measure_on(&target, args, transport_name(args)).await;
     target.stop().await;
     outcome

@@ -134,6 +134,17 @@ pub struct LoadtestArgs {
     /// Seed for the tool-mix choices (runs with the same seed call the same tools in the same order).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run the scenario once per replica count, e.g. `1,3`: each run starts that many `exai serve` children
+    /// sharing Redis (and PostgreSQL with --database-url), sessions spread round-robin; then compares the runs.
+    /// Started servers and --transport http only.
+    #[arg(long, value_delimiter = ',', value_name = "N,…")]
+    pub replicas: Vec<usize>,
+    /// Redis the replicas share (default: EXAI_REDIS_URL); each run gets a key prefix of its own.
+    #[arg(long, value_name = "URL", env = "EXAI_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// PostgreSQL the replicas share (default: EXAI_DATABASE_URL); without it each replica has its own SQLite.
+    #[arg(long, value_name = "URL", env = "EXAI_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// `250ms`, `30s`, `10m`, `1h`, or a bare number of seconds.

@@ -67,6 +67,40 @@ pub struct Circuits {
     pub open_at_end: Vec<String>,
 }
 
+/// One run of `--replicas`: its totals, for the side-by-side comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaRun {
+    pub replicas: usize,
+    pub calls: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub calls_per_sec: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    /// `postgres` (shared) or `sqlite` (one store per replica).
+    pub store: &'static str,
+    pub passed: bool,
+}
+
+impl ReplicaRun {
+    pub fn of(replicas: usize, store: &'static str, report: &Report) -> Self {
+        let t = &report.totals;
+        Self {
+            replicas,
+            calls: t.calls,
+            successes: t.successes,
+            errors: t.errors,
+            calls_per_sec: t.calls_per_sec,
+            p50_ms: t.latency_ms.p50,
+            p95_ms: t.latency_ms.p95,
+            p99_ms: t.latency_ms.p99,
+            store,
+            passed: report.passed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub exai_version: &'static str,
@@ -91,6 +125,9 @@ pub struct Report {
     pub timeline: Vec<Second>,
     /// Every call (for the HTML charts and further analysis).
     pub samples: Vec<Sample>,
+    /// `--replicas`: every run of the comparison, side by side (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaRun>,
 }
 
 impl Report {

@@ -52,21 +52,26 @@ pub async fn run(plan: Plan, target: &Target, quiet: bool) -> anyhow::Result<Rep
     }
     let http = reqwest::Client::new();
     let token = target.token.as_deref();
-    let mut before = Before::default();
-    if let Some(base) = &target.http_base {
+    // One `Before` per replica (the first is the one permit waits and circuits compare against).
+    let mut befores = Vec::new();
+    for (r, base) in target.http_bases.iter().enumerate() {
         let mut control = target
-            .control("loadtest-control")
+            .control_on(r, "loadtest-control")
             .await
             .context("connecting the control session")?
             .context("no control session")?;
-        before.metrics = Some(Metrics::fetch(&http, base, token).await?);
-        before.status = Some(scrape::status(&mut control).await?);
+        befores.push(Before {
+            metrics: Some(Metrics::fetch(&http, base, token).await?),
+            status: Some(scrape::status(&mut control).await?),
+        });
         control.close().await;
     }
+    let before = befores.first().cloned().unwrap_or_default();
+    let replicas = target.http_bases.len().max(1);
     let mut sessions = Vec::with_capacity(plan.sessions);
     for i in 0..plan.sessions {
         let session = target
-            .session(&format!("loadtest-{i}"))
+            .session_on(i % replicas, &format!("loadtest-{i}"))
             .await
             .with_context(|| format!("connecting session {i} to {}", target.describe()))?;
         sessions.push(session);
@@ -190,19 +195,41 @@ pub async fn run(plan: Plan, target: &Target, quiet: bool) -> anyhow::Result<Rep
         ),
     ));
     let mut after_metrics = None;
-    // A fresh control session: an idle 2025-era HTTP session may have expired during a long run.
-    let control = target
-        .control("loadtest-control")
-        .await
-        .context("connecting the control session")?;
-    if let (Some(base), Some(mut control)) = (&target.http_base, control) {
-        let probe_calls = probe.as_ref().map_or(0, |p: &ProbeRun| p.samples.len() as u64);
-        let reached = issued + probe_calls - never_arrived;
+    let probe_calls = probe.as_ref().map_or(0, |p: &ProbeRun| p.samples.len() as u64);
+    for (r, (base, before)) in target.http_bases.iter().zip(&befores).enumerate() {
+        // A fresh control session: an idle 2025-era HTTP session may have expired during a long run.
+        let Some(mut control) = target
+            .control_on(r, "loadtest-control")
+            .await
+            .context("connecting the control session")?
+        else {
+            continue;
+        };
+        // Session i ran on replica i % replicas; the probe on the first. Calls that never arrived are not counted.
+        let reached = if replicas == 1 {
+            issued + probe_calls - never_arrived
+        } else {
+            let mine = |s: &&Sample| s.session % replicas == r;
+            let sent = samples.iter().filter(mine).count() as u64;
+            let lost = samples
+                .iter()
+                .filter(mine)
+                .filter(|s| matches!(s.error, Some(ErrorKind::Transport | ErrorKind::Refused)))
+                .count() as u64;
+            sent - lost + if r == 0 { probe_calls } else { 0 }
+        };
         let (found, after) =
-            scrape::invariants(&http, base, token, &mut control, &before, reached, target.exclusive).await;
+            scrape::invariants(&http, base, token, &mut control, before, reached, target.exclusive).await;
         control.close().await;
-        checks.extend(found);
-        after_metrics = after;
+        checks.extend(found.into_iter().map(|mut c| {
+            if replicas > 1 {
+                c.name = format!("replica {}: {}", r + 1, c.name);
+            }
+            c
+        }));
+        if r == 0 {
+            after_metrics = after;
+        }
     }
     for (i, end) in ends.iter().enumerate() {
         if let Some(status) = &end.status {
@@ -279,6 +306,7 @@ pub async fn run(plan: Plan, target: &Target, quiet: bool) -> anyhow::Result<Rep
         passed,
         timeline: timeline(&samples, elapsed),
         samples,
+        replicas: Vec::new(),
         plan,
     })
 }

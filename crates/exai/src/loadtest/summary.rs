@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::report::Report;
+use super::report::{ReplicaRun, Report};
 use super::stats::Group;
 
 pub fn render(report: &Report) -> String {
@@ -104,5 +104,32 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "[{}] {}: {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
     }
     let _ = writeln!(out, "{}", if report.passed { "PASSED" } else { "FAILED" });
+    out
+}
+
+/// The `--replicas` comparison: one row per run.
+pub fn replicas(runs: &[ReplicaRun]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>8} {:>7} {:>7} {:>6} {:>8} {:>9} {:>9} {:>9}  {:<6}",
+        "replicas", "calls", "ok", "errors", "calls/s", "p50 ms", "p95 ms", "p99 ms", "store"
+    );
+    for r in runs {
+        let _ = writeln!(
+            out,
+            "{:>8} {:>7} {:>7} {:>6} {:>8.2} {:>9.1} {:>9.1} {:>9.1}  {}{}",
+            r.replicas,
+            r.calls,
+            r.successes,
+            r.errors,
+            r.calls_per_sec,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.store,
+            if r.passed { "" } else { " (FAILED)" }
+        );
+    }
     out
 }

@@ -47,20 +47,24 @@ pub struct Target {
     pub exclusive: bool,
     /// The started simulator (scenarios script it).
     pub sim: Option<SimHandle>,
+    /// Every replica's HTTP base (`--replicas`; one entry otherwise, none for stdio). `http_base` is the first.
+    pub http_bases: Vec<String>,
     stdio: Option<Launch>,
-    daemon: Option<(Child, BufReader<ChildStdout>)>,
-    _data_dir: Option<tempfile::TempDir>,
+    daemons: Vec<(Child, BufReader<ChildStdout>)>,
+    _data_dirs: Vec<tempfile::TempDir>,
 }
 
 impl Target {
     /// Connects to `args.target`, or starts a server. `latency` applies to a started simulator; `env` is extra
-    /// settings a started server needs (the scenario's, then `--server-env`).
+    /// settings a started server needs (the scenario's, then `--server-env`). `replicas` started `exai serve`
+    /// children share the one simulator (and whatever Redis / PostgreSQL `env` names).
     pub async fn prepare(
         args: &TargetArgs,
         transport: Transport,
         latency: LatencyChoice,
         mut env: Vec<(String, String)>,
         token: Option<String>,
+        replicas: usize,
     ) -> anyhow::Result<Self> {
         if let Some(base) = args.target.as_deref().filter(|_| !args.start) {
             if transport == Transport::Stdio {
@@ -84,6 +88,7 @@ impl Target {
             check_loopback(&ws_url, args.allow_remote)?;
             return Ok(Self {
                 transport,
+                http_bases: vec![base.clone()],
                 http_base: Some(base),
                 ws_url: Some(ws_url),
                 token,
@@ -91,8 +96,8 @@ impl Target {
                 exclusive: false,
                 sim: None,
                 stdio: None,
-                daemon: None,
-                _data_dir: None,
+                daemons: Vec::new(),
+                _data_dirs: Vec::new(),
             });
         }
         for pair in &args.server_env {
@@ -155,10 +160,6 @@ impl Target {
             }
         };
         base_env.extend(env);
-        let data_dir = tempfile::Builder::new()
-            .prefix("exai-loadtest-")
-            .tempdir()
-            .context("creating a data directory")?;
         let program = std::env::current_exe().context("finding the exai binary")?;
         let mut target = Self {
             transport,
@@ -168,46 +169,63 @@ impl Target {
             stateless: args.protocol == Protocol::Stateless,
             exclusive: true,
             sim,
+            http_bases: Vec::new(),
             stdio: None,
-            daemon: None,
-            _data_dir: None,
+            daemons: Vec::new(),
+            _data_dirs: Vec::new(),
         };
         if transport == Transport::Stdio {
+            let data_dir = data_dir()?;
             target.stdio = Some(Launch {
                 program,
                 data_dir: data_dir.path().to_owned(),
                 env: base_env,
             });
-            target._data_dir = Some(data_dir);
+            target._data_dirs.push(data_dir);
             return Ok(target);
         }
-        let mut command = Command::new(&program);
-        command
-            .env_clear()
-            .envs(base_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["serve", "--port", "0", "--data-dir"])
-            .arg(data_dir.path())
-            // Not the caller's directory: its exai.toml must not change the server under test.
-            .current_dir(data_dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = command.spawn().context("starting exai serve")?;
-        let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
-        let http = read_address(&mut stdout, "http://").await?;
-        let ws = read_address(&mut stdout, "ws://").await?;
-        target.http_base = Some(format!("http://{http}"));
-        target.ws_url = Some(format!("ws://{ws}/"));
-        target.daemon = Some((child, stdout));
-        target._data_dir = Some(data_dir);
+        for _ in 0..replicas.max(1) {
+            let data_dir = data_dir()?;
+            let mut command = Command::new(&program);
+            command
+                .env_clear()
+                .envs(base_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .args(["serve", "--port", "0", "--data-dir"])
+                .arg(data_dir.path())
+                // Not the caller's directory: its exai.toml must not change the server under test.
+                .current_dir(data_dir.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true);
+            let mut child = command.spawn().context("starting exai serve")?;
+            let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+            let http = read_address(&mut stdout, "http://").await?;
+            let ws = read_address(&mut stdout, "ws://").await?;
+            target.http_base.get_or_insert_with(|| format!("http://{http}"));
+            target.ws_url.get_or_insert_with(|| format!("ws://{ws}/"));
+            target.http_bases.push(format!("http://{http}"));
+            target.daemons.push((child, stdout));
+            target._data_dirs.push(data_dir);
+        }
         Ok(target)
     }
 
-    /// A new client session named `name` on the target's transport.
+    /// A new client session named `name` on the target's transport (HTTP: on the first replica).
     pub async fn session(&self, name: &str) -> anyhow::Result<Session> {
+        self.session_on(0, name).await
+    }
+
+    /// A new client session named `name`; over HTTP on replica `replica` (modulo the replica count).
+    pub async fn session_on(&self, replica: usize, name: &str) -> anyhow::Result<Session> {
         let token = self.token.as_deref();
         Ok(match self.transport {
-            Transport::Http => Session::Http(HttpSession::connect(self.http(), token, name, self.stateless).await?),
+            Transport::Http => {
+                let base = self
+                    .http_bases
+                    .get(replica % self.http_bases.len().max(1))
+                    .map_or(self.http(), String::as_str);
+                Session::Http(HttpSession::connect(base, token, name, self.stateless).await?)
+            }
             Transport::Ws => Session::Ws(WsSession::connect(self.ws_url.as_deref().unwrap_or_default(), token).await?),
             Transport::Stdio => {
                 let launch = self.stdio.as_ref().context("no stdio launch settings")?;
@@ -216,9 +234,9 @@ impl Target {
         })
     }
 
-    /// An HTTP session for control calls (`status`), when there is a daemon.
-    pub async fn control(&self, name: &str) -> anyhow::Result<Option<HttpSession>> {
-        match &self.http_base {
+    /// An HTTP session for control calls (`status`) on replica `replica`, when there is a daemon.
+    pub async fn control_on(&self, replica: usize, name: &str) -> anyhow::Result<Option<HttpSession>> {
+        match self.http_bases.get(replica).or(self.http_base.as_ref()) {
             Some(base) => Ok(Some(
                 HttpSession::connect(base, self.token.as_deref(), name, false).await?,
             )),
@@ -242,7 +260,7 @@ impl Target {
 
     /// Stops what the runner started.
     pub async fn stop(mut self) {
-        if let Some((mut child, _)) = self.daemon.take() {
+        for (mut child, _) in std::mem::take(&mut self.daemons) {
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
         }
@@ -250,6 +268,14 @@ impl Target {
             sim.shutdown().await;
         }
     }
+}
+
+/// A temporary data directory for a started server.
+fn data_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("exai-loadtest-")
+        .tempdir()
+        .context("creating a data directory")
 }
 
 /// Reads one `exai serve` start-up line and returns the address after `scheme`.
