@@ -10,27 +10,7 @@ use exai_sim::{Delay, Script, SimHandle};
 use serde_json::{Value, json};
 
 use crate::chat::sim;
-use crate::support::Daemon;
-
-/// The test Redis URL; `None` (skip) only outside CI.
-fn redis_url() -> Option<String> {
-    match std::env::var("EXAI_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => panic!("EXAI_TEST_REDIS_URL must be set in CI"),
-        Err(_) => {
-            eprintln!("EXAI_TEST_REDIS_URL not set: skipping the cache test (scripts/test sets it)");
-            None
-        }
-    }
-}
-
-fn prefix(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("exai-test:cache:{test}:{}:{nanos}:", std::process::id())
-}
+use crate::support::{Daemon, redis_url, unique_prefix};
 
 /// A replica on `sim`; with `redis`, sharing the cache through it under `prefix`.
 async fn replica(sim: &SimHandle, redis: Option<(&str, &str)>, extra: &[(&str, &str)]) -> Daemon {
@@ -67,13 +47,7 @@ async fn chat(daemon: &Daemon, arguments: Value) -> Value {
         .text()
         .await
         .unwrap();
-    // A JSON body, or server-sent events whose last `data:` line is the reply.
-    let json = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .rfind(|d| d.contains("\"result\"") || d.contains("\"error\""))
-        .unwrap_or(&text);
-    serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("reply is not JSON ({e}): {text}"))
+    crate::support::jsonrpc_reply(&text)
 }
 
 /// The reply's `structuredContent`, asserting it is not an error.
@@ -92,8 +66,8 @@ fn deterministic(prompt: &str) -> Value {
 
 #[tokio::test]
 async fn an_identical_deterministic_chat_goes_upstream_once_then_comes_from_any_replica() {
-    let Some(url) = redis_url() else { return };
-    let prefix = prefix("replicas");
+    let Some(url) = redis_url("cache") else { return };
+    let prefix = unique_prefix("cache:replicas");
     let sim = sim().await;
     let one = replica(&sim, Some((&url, &prefix)), &[]).await;
     let two = replica(&sim, Some((&url, &prefix)), &[]).await;
@@ -145,8 +119,8 @@ async fn an_identical_deterministic_chat_goes_upstream_once_then_comes_from_any_
 
 #[tokio::test]
 async fn concurrent_identical_calls_on_one_replica_share_one_upstream_request() {
-    let Some(url) = redis_url() else { return };
-    let prefix = prefix("concurrent");
+    let Some(url) = redis_url("cache") else { return };
+    let prefix = unique_prefix("cache:concurrent");
     let sim = sim().await;
     sim.state()
         .set_model_script("glm-4.6", Some(Script::echo().with_ttft_ms(Delay::Fixed(400))));

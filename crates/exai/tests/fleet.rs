@@ -11,27 +11,7 @@ use exai_sim::{Delay, Script, SimHandle};
 use serde_json::json;
 
 use crate::chat::sim;
-use crate::support::Daemon;
-
-/// The test Redis URL; `None` (skip) only outside CI.
-pub(crate) fn redis_url() -> Option<String> {
-    match std::env::var("EXAI_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => panic!("EXAI_TEST_REDIS_URL must be set in CI"),
-        Err(_) => {
-            eprintln!("EXAI_TEST_REDIS_URL not set: skipping the fleet test (scripts/test sets it)");
-            None
-        }
-    }
-}
-
-fn prefix(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("exai-test:{test}:{}:{nanos}:", std::process::id())
-}
+use crate::support::{Daemon, redis_url, unique_prefix};
 
 /// Reads the fleet's leases as the replicas see them.
 async fn observer(url: &str, prefix: &str) -> RedisFleet {
@@ -106,8 +86,8 @@ async fn wait_for_held(fleet: &RedisFleet, limit: &str, want: impl Fn(u32) -> bo
 
 #[tokio::test]
 async fn three_replicas_never_send_more_than_the_fleet_glm_limit_upstream() {
-    let Some(url) = redis_url() else { return };
-    let prefix = prefix("three");
+    let Some(url) = redis_url("fleet") else { return };
+    let prefix = unique_prefix("three");
     let sim = sim().await;
     slow_glm(&sim, 250);
     // Each replica alone would allow 4 GLM calls at once: 12 for the three without the fleet.
@@ -142,8 +122,8 @@ async fn three_replicas_never_send_more_than_the_fleet_glm_limit_upstream() {
 
 #[tokio::test]
 async fn a_replica_killed_while_holding_leases_gives_them_back_within_the_ttl() {
-    let Some(url) = redis_url() else { return };
-    let prefix = prefix("kill");
+    let Some(url) = redis_url("fleet") else { return };
+    let prefix = unique_prefix("kill");
     let sim = sim().await;
     slow_glm(&sim, 20_000);
     let ttl = [("EXAI_REDIS_LEASE_TTL_SECS", "2"), ("EXAI_REDIS_TIMEOUT_MS", "300")];
@@ -255,13 +235,13 @@ async fn metrics(daemon: &Daemon) -> String {
 
 #[tokio::test]
 async fn when_redis_stops_open_runs_locally_closed_refuses_and_both_recover_when_it_returns() {
-    if redis_url().is_none() {
+    if redis_url("fleet").is_none() {
         return;
     }
     let mut redis = Throwaway::new();
     redis.start().await;
     let url = redis.url();
-    let prefix = prefix("outage");
+    let prefix = unique_prefix("outage");
     let sim = sim().await;
     let quick = [("EXAI_REDIS_LEASE_TTL_SECS", "2"), ("EXAI_REDIS_TIMEOUT_MS", "200")];
     let open = replica(
@@ -348,7 +328,7 @@ async fn closed_refuses_to_start_without_redis_and_open_starts_anyway() {
     let open = replica(
         &sim,
         "redis://127.0.0.1:1",
-        &prefix("nostart"),
+        &unique_prefix("nostart"),
         &[("EXAI_REDIS_TIMEOUT_MS", "200")],
     )
     .await;
@@ -357,8 +337,8 @@ async fn closed_refuses_to_start_without_redis_and_open_starts_anyway() {
 
 #[tokio::test]
 async fn a_fleet_rpm_limit_spaces_a_burst_across_replicas() {
-    let Some(url) = redis_url() else { return };
-    let prefix = prefix("rpm");
+    let Some(url) = redis_url("fleet") else { return };
+    let prefix = unique_prefix("rpm");
     let sim = sim().await;
     let rpm = [("EXAI_GLM_RPM", "60")];
     let (a, b) = (

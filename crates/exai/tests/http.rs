@@ -28,15 +28,7 @@ async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body
 
 /// The JSON-RPC message in a JSON or SSE response body.
 async fn jsonrpc(resp: reqwest::Response) -> Value {
-    let text = resp.text().await.unwrap();
-    if let Ok(v) = serde_json::from_str(&text) {
-        return v;
-    }
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .find(|v| v.get("id").is_some())
-        .unwrap_or_else(|| panic!("no JSON-RPC reply in {text:?}"))
+    crate::support::jsonrpc_reply(&resp.text().await.unwrap())
 }
 
 pub(crate) async fn rmcp_client(

@@ -361,7 +361,7 @@ async fn baseline_compare_passes_then_fails_naming_the_tool_that_slowed() {
 
 #[tokio::test]
 async fn replicas_one_and_three_are_compared_side_by_side() {
-    let Some(redis) = crate::fleet::redis_url() else {
+    let Some(redis) = crate::support::redis_url("replicas load") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

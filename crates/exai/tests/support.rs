@@ -196,3 +196,37 @@ impl Raw {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}"))
     }
 }
+
+/// The JSON-RPC reply in a response body: the body itself when it is JSON, else the server-sent event whose `data:`
+/// is a message with an `id`.
+pub fn jsonrpc_reply(text: &str) -> Value {
+    if let Ok(v) = serde_json::from_str(text) {
+        return v;
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v.get("id").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC reply in {text:?}"))
+}
+
+/// The test Redis (`EXAI_TEST_REDIS_URL`); `None` (skip `what`) only outside CI.
+pub fn redis_url(what: &str) -> Option<String> {
+    match std::env::var("EXAI_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => panic!("EXAI_TEST_REDIS_URL must be set in CI"),
+        Err(_) => {
+            eprintln!("EXAI_TEST_REDIS_URL not set: skipping the {what} test (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// A Redis key prefix no other test run shares: `exai-test:<scope>:<pid>:<nanos>:`.
+pub fn unique_prefix(scope: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("exai-test:{scope}:{}:{nanos}:", std::process::id())
+}

@@ -216,14 +216,7 @@ async fn post(daemon: &Daemon, headers: &[(&str, &str)], body: Value) -> Value {
         req = req.header(*k, *v);
     }
     let text = req.body(body.to_string()).send().await.unwrap().text().await.unwrap();
-    if let Ok(v) = serde_json::from_str(&text) {
-        return v;
-    }
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .find(|v| v.get("id").is_some())
-        .unwrap_or_else(|| panic!("no JSON-RPC reply in {text:?}"))
+    crate::support::jsonrpc_reply(&text)
 }
 
 /// A stateless 2026-07-28 request declaring the extension; `name` is the `Mcp-Name` (tool or task id).
