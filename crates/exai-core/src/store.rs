@@ -119,6 +119,15 @@ pub struct Observation {
     pub acknowledged_at_ms: Option<i64>,
 }
 
+/// One record of state the replicas share (`shared_records`): a body under a scope and a name, lapsing at
+/// `expires_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedRecord {
+    pub name: String,
+    pub body: String,
+    pub expires_at_ms: i64,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Round-trips a trivial query and reports the schema version.
     fn ping(&self) -> BoxFuture<'_, Result<StoreHealth, StoreError>>;
@@ -157,4 +166,26 @@ pub trait Store: Send + Sync + 'static {
     fn observations(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Observation>, StoreError>>;
     /// Marks one acknowledged at `at_ms`; false when no such id.
     fn acknowledge_observation(&self, id: i64, at_ms: i64) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Creates or replaces the shared record `scope`/`name`.
+    fn put_shared<'a>(
+        &'a self,
+        scope: &'a str,
+        name: &'a str,
+        body: &'a str,
+        expires_at_ms: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The shared record `scope`/`name` unless it lapsed before `now_ms`.
+    fn shared<'a>(
+        &'a self,
+        scope: &'a str,
+        name: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<SharedRecord>, StoreError>>;
+    /// Removes every live record of `scope` and returns them ordered by name; each record goes to one caller
+    /// only, however many replicas take at once.
+    fn take_shared<'a>(&'a self, scope: &'a str, now_ms: i64) -> BoxFuture<'a, Result<Vec<SharedRecord>, StoreError>>;
+    /// Removes one record; false when there was none.
+    fn delete_shared<'a>(&'a self, scope: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Deletes records that lapsed before `now_ms`; returns how many.
+    fn purge_shared(&self, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 }

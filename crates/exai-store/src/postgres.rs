@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use exai_core::store::{Conversation, StoreError, StoreHealth, Turn};
+use exai_core::store::{Conversation, SharedRecord, StoreError, StoreHealth, Turn};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::Executor;

@@ -405,6 +405,103 @@ macro_rules! impl_store {
                 }
                 .boxed()
             }
+
+            fn put_shared<'a>(
+                &'a self,
+                scope: &'a str,
+                name: &'a str,
+                body: &'a str,
+                expires_at_ms: i64,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                async move {
+                    sqlx::query(
+                        "INSERT INTO shared_records (scope, name, body, expires_at_ms) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (scope, name) DO UPDATE \
+                         SET body = excluded.body, expires_at_ms = excluded.expires_at_ms",
+                    )
+                    .bind(scope)
+                    .bind(name)
+                    .bind(body)
+                    .bind(expires_at_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(())
+                }
+                .boxed()
+            }
+
+            fn shared<'a>(
+                &'a self,
+                scope: &'a str,
+                name: &'a str,
+                now_ms: i64,
+            ) -> BoxFuture<'a, Result<Option<SharedRecord>, StoreError>> {
+                async move {
+                    let row: Option<(String, i64)> = sqlx::query_as(
+                        "SELECT body, expires_at_ms FROM shared_records \
+                         WHERE scope = $1 AND name = $2 AND expires_at_ms > $3",
+                    )
+                    .bind(scope)
+                    .bind(name)
+                    .bind(now_ms)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(row.map(|(body, expires_at_ms)| SharedRecord { name: name.to_owned(), body, expires_at_ms }))
+                }
+                .boxed()
+            }
+
+            fn take_shared<'a>(
+                &'a self,
+                scope: &'a str,
+                now_ms: i64,
+            ) -> BoxFuture<'a, Result<Vec<SharedRecord>, StoreError>> {
+                async move {
+                    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                        "DELETE FROM shared_records WHERE scope = $1 AND expires_at_ms > $2 \
+                         RETURNING name, body, expires_at_ms",
+                    )
+                    .bind(scope)
+                    .bind(now_ms)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    let mut records: Vec<SharedRecord> = rows
+                        .into_iter()
+                        .map(|(name, body, expires_at_ms)| SharedRecord { name, body, expires_at_ms })
+                        .collect();
+                    records.sort_by(|a, b| a.name.cmp(&b.name));
+                    Ok(records)
+                }
+                .boxed()
+            }
+
+            fn delete_shared<'a>(&'a self, scope: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+                async move {
+                    let done = sqlx::query("DELETE FROM shared_records WHERE scope = $1 AND name = $2")
+                        .bind(scope)
+                        .bind(name)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(query_err)?;
+                    Ok(done.rows_affected() > 0)
+                }
+                .boxed()
+            }
+
+            fn purge_shared(&self, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+                async move {
+                    let done = sqlx::query("DELETE FROM shared_records WHERE expires_at_ms <= $1")
+                        .bind(now_ms)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(query_err)?;
+                    Ok(done.rows_affected())
+                }
+                .boxed()
+            }
         }
     };
 }

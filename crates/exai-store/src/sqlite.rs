@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use exai_core::store::{Conversation, StoreError, StoreHealth, Turn};
+use exai_core::store::{Conversation, SharedRecord, StoreError, StoreHealth, Turn};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -87,7 +87,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("nested")).await.unwrap();
         let health = store.ping().await.unwrap();
         assert_eq!(health.backend, "sqlite");
-        assert_eq!(health.schema_version, 5);
+        assert_eq!(health.schema_version, 6);
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&store.pool)
             .await

@@ -152,9 +152,10 @@ async fn contract(store: &dyn Store) {
     );
 
     alerts_and_observations(store).await;
+    shared_records(store).await;
 
     store.record_start("0.0.0", "test").await.unwrap();
-    assert_eq!(store.ping().await.unwrap().schema_version, 5);
+    assert_eq!(store.ping().await.unwrap().schema_version, 6);
 }
 
 /// Alert changes and auditor observations: newest first, ids assigned by the store, acknowledgement by id.
@@ -220,6 +221,45 @@ async fn alerts_and_observations(store: &dyn Store) {
     assert_eq!(store.observations(1).await.unwrap().len(), 1);
 }
 
+/// Shared records: upsert, lapse at their expiry, taken once by scope in name order, deleted, purged.
+async fn shared_records(store: &dyn Store) {
+    store.put_shared("session", "s1", "{\"v\":1}", 10_000).await.unwrap();
+    store.put_shared("session", "s1", "{\"v\":2}", 20_000).await.unwrap();
+    let got = store.shared("session", "s1", 5_000).await.unwrap().unwrap();
+    assert_eq!((got.body.as_str(), got.expires_at_ms), ("{\"v\":2}", 20_000));
+    assert!(
+        store.shared("session", "s1", 20_000).await.unwrap().is_none(),
+        "lapsed at its expiry"
+    );
+    assert!(store.shared("other", "s1", 5_000).await.unwrap().is_none());
+
+    for (name, expires) in [("b", 10_000), ("a", 10_000), ("c", 1_000)] {
+        store.put_shared("pending:s1", name, name, expires).await.unwrap();
+    }
+    store.put_shared("pending:s2", "x", "x", 10_000).await.unwrap();
+    let taken: Vec<String> = store
+        .take_shared("pending:s1", 5_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(taken, ["a", "b"], "live records of the scope, in name order");
+    assert!(
+        store.take_shared("pending:s1", 5_000).await.unwrap().is_empty(),
+        "taken once"
+    );
+    assert_eq!(store.take_shared("pending:s2", 5_000).await.unwrap().len(), 1);
+
+    assert!(store.delete_shared("session", "s1").await.unwrap());
+    assert!(!store.delete_shared("session", "s1").await.unwrap());
+    store.put_shared("session", "old", "", 1_000).await.unwrap();
+    store.put_shared("session", "new", "", 9_000).await.unwrap();
+    // "pending:s1"/"c" (lapsed at 1 000) and "session"/"old" go.
+    assert_eq!(store.purge_shared(5_000).await.unwrap(), 2);
+    assert!(store.shared("session", "new", 5_000).await.unwrap().is_some());
+}
+
 #[tokio::test]
 async fn sqlite_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -257,7 +297,7 @@ async fn postgres_store_keeps_the_contract() {
     contract(&store).await;
     // Migrating again is a no-op.
     let again = PgStore::connect_in_schema(&url, Some(&schema)).await.unwrap();
-    assert_eq!(again.ping().await.unwrap().schema_version, 5);
+    assert_eq!(again.ping().await.unwrap().schema_version, 6);
     again.close().await;
     store.drop_schema(&schema).await.unwrap();
     store.close().await;

@@ -58,8 +58,8 @@ impl Journal {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
-    /// Queues `row` for `store`, starting a writer on `tracker` when none runs; rows older than `retention` are
-    /// purged on the first write and then hourly. Never waits.
+    /// Queues `row` for `store`, starting a writer on `tracker` when none runs; rows older than `retention`, lapsed
+    /// conversations and lapsed shared records are purged on the first write and then hourly. Never waits.
     pub fn record(&self, row: Execution, store: &Arc<dyn Store>, tracker: &TaskTracker, retention: Duration) {
         let start = {
             let mut state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,6 +104,14 @@ async fn write(inner: Arc<Inner>, store: Arc<dyn Store>, retention: Duration) {
             match store.purge_executions(before).await {
                 Ok(n) => tracing::debug!(purged = n, "purged old tool executions"),
                 Err(e) => tracing::warn!(error = %e, "cannot purge old tool executions"),
+            }
+            // Lapsed conversations and shared records (sessions, kept results, tasks) go at the same pace.
+            let now = batch.last().map_or(0, |r| r.at_ms);
+            if let Err(e) = store.purge_expired(now).await {
+                tracing::warn!(error = %e, "cannot purge lapsed conversations");
+            }
+            if let Err(e) = store.purge_shared(now).await {
+                tracing::warn!(error = %e, "cannot purge lapsed shared records");
             }
         }
     }

@@ -262,6 +262,36 @@ mod tests {
         fn acknowledge_observation(&self, _: i64, _: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
             unimplemented!()
         }
+        fn put_shared<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a str,
+            _: i64,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            unimplemented!()
+        }
+        fn shared<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: i64,
+        ) -> BoxFuture<'a, Result<Option<exai_core::store::SharedRecord>, StoreError>> {
+            unimplemented!()
+        }
+        fn take_shared<'a>(
+            &'a self,
+            _: &'a str,
+            _: i64,
+        ) -> BoxFuture<'a, Result<Vec<exai_core::store::SharedRecord>, StoreError>> {
+            unimplemented!()
+        }
+        fn delete_shared<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+            unimplemented!()
+        }
+        fn purge_shared(&self, _: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+            unimplemented!()
+        }
     }
 
     fn handler(fixtures: bool) -> crate::ExaiHandler {
