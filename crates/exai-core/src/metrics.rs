@@ -156,6 +156,11 @@ pub const METRICS: &[Metric] = &[
         "Live sessions, by transport (ws: daemon-protocol sessions; http: MCP legacy sessions, sampled every 2 s).",
     ),
     m(
+        "exai_ws_store_failures_total",
+        Kind::Counter,
+        "Store operations of WebSocket sessions that failed, by operation (claim, read_holder, keep, take_kept, …); kept frames then stay in memory.",
+    ),
+    m(
         "exai_execution_records_failed_total",
         Kind::Counter,
         "Tool calls that could not be written to the tool_executions table.",

@@ -43,6 +43,7 @@ pub(super) async fn run(
     let session = match state
         .sessions
         .attach(session_id.as_deref(), conn, tx.clone(), kick.clone())
+        .await
     {
         Ok(session) => session,
         Err(why) => {
@@ -162,7 +163,11 @@ fn handle(text: &str, tx: &UnboundedSender<Out>, session: &Arc<Session>, state: 
         }
         Ok(Inbound::Pong) => return false,
         Ok(Inbound::Cancel { request_id }) => {
-            let found = session.cancel_call(&request_id.to_string());
+            let key = request_id.to_string();
+            let found = session.cancel_call(&key);
+            if !found {
+                session.cancel_elsewhere(&key);
+            }
             tracing::debug!(%request_id, found, "websocket cancel");
             return true;
         }

@@ -3,7 +3,8 @@
 //!
 //! - `listener`: connection limits (refusal: upgrade, then close 1008).
 //! - `frames`: the daemon protocol's frames. `conn`: one daemon-protocol connection. `calls`: one `call_tool`.
-//! - `session`: sessions that survive reconnects. `writer`: each connection's one writer task.
+//! - `session`: sessions that survive reconnects, on this replica or another (`shared`: their records in the
+//!   store). `writer`: each connection's one writer task.
 //! - `mcp`: MCP JSON-RPC over the socket.
 
 mod calls;
@@ -12,6 +13,7 @@ mod frames;
 mod listener;
 mod mcp;
 mod session;
+mod shared;
 mod writer;
 
 use std::sync::Arc;
@@ -67,7 +69,18 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         "ws",
     );
     let ws = &app.config.ws;
-    let sessions = Sessions::new(ws.max_sessions.get() as usize, ws.session_grace, shutdown.child_token());
+    let t = &app.config.timeouts;
+    let longest_call = [t.tier1, t.simple_tool, t.files_tool, t.workflow_tool]
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+    let sessions = Sessions::new(
+        ws.max_sessions.get() as usize,
+        ws.session_grace,
+        longest_call + shared::POLL_MARGIN,
+        Arc::clone(&app.store),
+        shutdown.child_token(),
+    );
     let tools = serde_json::to_value(catalog::definitions(&app.tools)).unwrap_or_default();
     let state = Arc::new(WsState {
         app,

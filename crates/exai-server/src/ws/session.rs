@@ -1,14 +1,23 @@
 //! The session manager: a session (its running calls, its concurrency limit, its undelivered results) outlives
-//! its connection for a grace period, so a reconnecting client collects results that finished while it was away.
+//! its connection for a grace period, so a reconnecting client collects results, on this replica or another one.
+//!
+//! Across replicas (see `shared` and docs/ws-protocol.md): the replica holding a session says so in the store;
+//! frames kept while no client is attached go to the store, so whichever replica the client resumes on delivers
+//! them; calls keep running where they started and their results reach the new replica through the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use exai_core::conversation::now_ms;
+use exai_core::store::Store;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::frames;
+use super::shared::{self, Holder, KeptBody};
 
 /// What a frame is to the session: progress is dropped while no client is attached; `stream_complete` and final
 /// frames are kept for the next connection.
@@ -33,16 +42,74 @@ impl Out {
     }
 }
 
+/// What every session of this replica needs from outside: the store the replicas share and who this replica is.
+struct Ctx {
+    store: Arc<dyn Store>,
+    replica: String,
+    seq: AtomicU64,
+    grace: Duration,
+    /// How long a session resumed from another replica polls for that replica's results (longest call deadline
+    /// plus a margin).
+    poll_window: Duration,
+}
+
+impl Ctx {
+    /// Counts and logs a failed store operation; the session carries on with what it has in memory.
+    fn failed(&self, op: &'static str, session: &str, e: &dyn std::fmt::Display) {
+        metrics::counter!("exai_ws_store_failures_total", "op" => op).increment(1);
+        tracing::warn!(%session, op, error = %e, "websocket session store operation failed");
+    }
+
+    /// The holder record of session `id`, `None` when there is none (or it cannot be read).
+    async fn holder(&self, id: &str) -> Option<Holder> {
+        match self.store.shared(shared::SESSION_SCOPE, id, now_ms()).await {
+            Ok(record) => record.and_then(|r| Holder::decode(&r.body)),
+            Err(e) => {
+                self.failed("read_holder", id, &e);
+                None
+            }
+        }
+    }
+
+    /// Says in the store that this replica holds session `id`, for the grace period past the next refresh.
+    async fn claim(&self, id: &str) {
+        let body = Holder {
+            replica: self.replica.clone(),
+        }
+        .encode();
+        let lapse = self.grace + 2 * shared::REFRESH;
+        let expires = now_ms() + lapse.as_millis() as i64;
+        if let Err(e) = self.store.put_shared(shared::SESSION_SCOPE, id, &body, expires).await {
+            self.failed("claim", id, &e);
+        }
+    }
+
+    /// Removes and returns session `id`'s kept frames in the store, oldest first (none when the store fails).
+    async fn take_kept(&self, id: &str) -> Vec<(String, KeptBody)> {
+        match self.store.take_shared(&shared::pending_scope(id), now_ms()).await {
+            Ok(records) => records
+                .into_iter()
+                .filter_map(|r| KeptBody::decode(&r.body).map(|b| (r.name, b)))
+                .collect(),
+            Err(e) => {
+                self.failed("take_kept", id, &e);
+                Vec::new()
+            }
+        }
+    }
+}
+
 /// Every live session, capped in number.
 pub(super) struct Sessions {
     map: Mutex<HashMap<String, Arc<Session>>>,
     max: usize,
-    grace: Duration,
+    ctx: Arc<Ctx>,
     shutdown: CancellationToken,
 }
 
 pub(super) struct Session {
     pub id: String,
+    ctx: Arc<Ctx>,
     state: Mutex<State>,
     /// Cancelled when the session ends (grace expired, shutdown): stops every call it still runs.
     ended: CancellationToken,
@@ -51,12 +118,37 @@ pub(super) struct Session {
 #[derive(Default)]
 struct State {
     conn: Option<Attached>,
-    /// Frames kept while no connection is attached, oldest first, and whether each is final.
-    pending: Vec<(String, bool)>,
+    /// Kept frames not (or not yet) in the store, oldest first: their store write is under way or failed, or they
+    /// came while a resume was collecting.
+    pending: VecDeque<Kept>,
+    /// Kept frames a resume delivered from memory while their store write was under way: the write then deletes
+    /// what it wrote, and a take skips them.
+    claimed: HashSet<String>,
     /// Running calls by request id (its JSON text).
     calls: HashMap<String, CancellationToken>,
-    /// Bumped on every detach, so a grace timer knows whether the session was resumed meanwhile.
+    /// Bumped on every detach and resume, so a grace timer knows whether the session was resumed meanwhile.
     generation: u64,
+    /// Resumes collecting kept frames right now: frames kept meanwhile stay in memory for them.
+    resuming: u32,
+    /// Set while the session polls the store for results of calls another replica runs for it.
+    remote_until: Option<Instant>,
+}
+
+struct Kept {
+    name: String,
+    text: String,
+    is_final: bool,
+    copy: StoreCopy,
+}
+
+/// Whether a kept frame also has a copy in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreCopy {
+    /// None: the write failed, or the frame came while a resume here was collecting.
+    None,
+    Writing,
+    /// Written while a resume here was collecting (which may have missed it).
+    Written,
 }
 
 struct Attached {
@@ -70,13 +162,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sessions {
-    pub(super) fn new(max: usize, grace: Duration, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self {
+    /// `poll_window`: how long a session resumed from another replica waits for that replica's results.
+    pub(super) fn new(
+        max: usize,
+        grace: Duration,
+        poll_window: Duration,
+        store: Arc<dyn Store>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let ctx = Arc::new(Ctx {
+            store,
+            replica: shared::new_replica_id(),
+            seq: AtomicU64::new(0),
+            grace,
+            poll_window,
+        });
+        let sessions = Arc::new(Self {
             map: Mutex::default(),
             max,
-            grace,
+            ctx,
             shutdown,
-        })
+        });
+        tokio::spawn(Arc::clone(&sessions).refresh());
+        sessions
     }
 
     /// Sessions alive now (attached or within their grace period).
@@ -85,53 +193,83 @@ impl Sessions {
         lock(&self.map).len()
     }
 
-    /// Gives connection `conn` a session: the one named `requested` if it is still alive (taking it over from any
-    /// other connection, which is told through its `kick` token), else a new one. Queues the `hello_ack` and then
-    /// every kept frame on `tx` before any other frame can reach it. `Err` when the session cap is reached.
-    pub(super) fn attach(
-        &self,
+    fn new_session(&self, id: String) -> Arc<Session> {
+        Arc::new(Session {
+            id,
+            ctx: Arc::clone(&self.ctx),
+            state: Mutex::default(),
+            ended: self.shutdown.child_token(),
+        })
+    }
+
+    fn count(map: &HashMap<String, Arc<Session>>) {
+        metrics::gauge!("exai_open_sessions", "transport" => "ws").set(map.len() as f64);
+    }
+
+    /// Gives connection `conn` a session: the one named `requested` if it is alive here or held by another replica
+    /// (taking it over from any other connection of this replica, which is told through its `kick` token), else a
+    /// new one. Queues the `hello_ack` and then every kept frame on `tx` before any other frame can reach it.
+    /// `Err` when the session cap is reached.
+    pub(super) async fn attach(
+        self: &Arc<Self>,
         requested: Option<&str>,
         conn: u64,
         tx: UnboundedSender<Out>,
         kick: CancellationToken,
     ) -> Result<Arc<Session>, String> {
-        let mut map = lock(&self.map);
-        let (session, resumed) = match requested.and_then(|id| map.get(id)) {
-            Some(session) => (Arc::clone(session), true),
-            None => {
-                if map.len() >= self.max {
-                    return Err(format!(
-                        "the daemon already has {} WebSocket sessions (EXAI_WS_MAX_SESSIONS); retry later",
-                        self.max
-                    ));
-                }
-                let session = Arc::new(Session {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    state: Mutex::default(),
-                    ended: self.shutdown.child_token(),
-                });
-                map.insert(session.id.clone(), Arc::clone(&session));
-                (session, false)
-            }
+        let Some(id) = requested else {
+            return self.create(conn, tx, kick).await;
         };
-        let mut state = lock(&session.state);
-        if let Some(old) = state.conn.take() {
-            old.kick.cancel();
-        }
-        let pending = std::mem::take(&mut state.pending);
-        let finals = pending.iter().filter(|(_, f)| *f).count();
-        let _ = tx.send(Out::live(frames::hello_ack(&session.id, resumed, finals)));
-        for (text, _) in pending {
-            let _ = tx.send(Out::live(text));
-        }
-        state.conn = Some(Attached { id: conn, tx, kick });
-        drop(state);
-        metrics::gauge!("exai_open_sessions", "transport" => "ws").set(map.len() as f64);
+        let local = lock(&self.map).get(id).cloned();
+        let holder = self.ctx.holder(id).await;
+        let session = match local {
+            Some(session) => session,
+            // Held by another replica: it goes on here under the same id (resuming is never refused by the cap).
+            None if holder.as_ref().is_some_and(|h| h.replica != self.ctx.replica) => {
+                let mut map = lock(&self.map);
+                let session = Arc::clone(
+                    map.entry(id.to_owned())
+                        .or_insert_with(|| self.new_session(id.to_owned())),
+                );
+                Self::count(&map);
+                session
+            }
+            None => return self.create(conn, tx, kick).await,
+        };
+        let from = holder.filter(|h| h.replica != self.ctx.replica).map(|h| h.replica);
+        session.resume(from, conn, tx, kick).await;
+        Ok(session)
+    }
+
+    /// A new session for connection `conn`, said to be held here.
+    async fn create(
+        &self,
+        conn: u64,
+        tx: UnboundedSender<Out>,
+        kick: CancellationToken,
+    ) -> Result<Arc<Session>, String> {
+        let session = {
+            let mut map = lock(&self.map);
+            if map.len() >= self.max {
+                return Err(format!(
+                    "the daemon already has {} WebSocket sessions (EXAI_WS_MAX_SESSIONS); retry later",
+                    self.max
+                ));
+            }
+            let session = self.new_session(uuid::Uuid::new_v4().to_string());
+            map.insert(session.id.clone(), Arc::clone(&session));
+            let _ = tx.send(Out::live(frames::hello_ack(&session.id, false, 0)));
+            lock(&session.state).conn = Some(Attached { id: conn, tx, kick });
+            Self::count(&map);
+            session
+        };
+        self.ctx.claim(&session.id).await;
         Ok(session)
     }
 
     /// Connection `conn` has gone: unless the session has moved to another connection, it waits `grace` for a
-    /// resume, then ends (its calls are cancelled, its kept frames dropped).
+    /// resume, then ends (its calls are cancelled, its kept frames dropped) — unless another replica holds it by
+    /// then, in which case its calls run to their end and leave their results in the store for that replica.
     pub(super) fn detach(self: &Arc<Self>, session: &Arc<Session>, conn: u64) {
         let generation = {
             let mut state = lock(&session.state);
@@ -142,34 +280,211 @@ impl Sessions {
             state.generation += 1;
             state.generation
         };
-        let sessions = Arc::clone(self);
-        let session = Arc::clone(session);
-        tokio::spawn(async move {
+        tokio::spawn(Arc::clone(self).linger(Arc::clone(session), generation));
+    }
+
+    /// A detached session's wait: checks for cancels aimed at its calls from another replica, and at the end of
+    /// the grace period either ends the session or, if another replica holds it, lets its calls finish.
+    async fn linger(self: Arc<Self>, session: Arc<Session>, generation: u64) {
+        let expires = Instant::now() + self.ctx.grace;
+        let mut moved = false;
+        loop {
+            let wake = if moved {
+                Instant::now() + shared::POLL
+            } else {
+                (Instant::now() + shared::POLL).min(expires)
+            };
             tokio::select! {
-                () = tokio::time::sleep(sessions.grace) => {}
-                () = session.ended.cancelled() => {}
+                () = tokio::time::sleep_until(wake) => {}
+                () = session.ended.cancelled() => return,
             }
-            let mut map = lock(&sessions.map);
-            let state = lock(&session.state);
-            if state.conn.is_none() && state.generation == generation {
-                tracing::info!(session = %session.id, calls = state.calls.len(), "websocket session expired");
-                drop(state);
-                map.remove(&session.id);
-                session.ended.cancel();
-                metrics::gauge!("exai_open_sessions", "transport" => "ws").set(map.len() as f64);
+            let running = {
+                let state = lock(&session.state);
+                if state.conn.is_some() || state.generation != generation {
+                    return;
+                }
+                !state.calls.is_empty()
+            };
+            if running {
+                session.cancel_marked().await;
             }
-        });
+            if !moved && Instant::now() >= expires {
+                let holder = self.ctx.holder(&session.id).await;
+                let elsewhere = holder.as_ref().filter(|h| h.replica != self.ctx.replica);
+                let calls = {
+                    let mut map = lock(&self.map);
+                    let state = lock(&session.state);
+                    let resumed = state.conn.is_some() || state.generation != generation;
+                    let calls = state.calls.len();
+                    drop(state);
+                    if !resumed && map.get(&session.id).is_some_and(|s| Arc::ptr_eq(s, &session)) {
+                        map.remove(&session.id);
+                    }
+                    Self::count(&map);
+                    (!resumed).then_some(calls)
+                };
+                let Some(calls) = calls else { return };
+                if let Some(holder) = elsewhere {
+                    tracing::info!(session = %session.id, replica = %holder.replica, calls,
+                        "websocket session moved to another replica; its calls finish here");
+                    moved = true;
+                } else {
+                    tracing::info!(session = %session.id, calls, "websocket session expired");
+                    session.ended.cancel();
+                    if holder.is_some()
+                        && let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, &session.id).await
+                    {
+                        self.ctx.failed("release", &session.id, &e);
+                    }
+                    return;
+                }
+            }
+            if moved && lock(&session.state).calls.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Every `REFRESH`, keeps the holder records of the sessions attached here alive; a session another replica
+    /// has claimed since (its client resumed there) has its connection here closed with 4005.
+    async fn refresh(self: Arc<Self>) {
+        let mut tick = tokio::time::interval_at(Instant::now() + shared::REFRESH, shared::REFRESH);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            let attached: Vec<Arc<Session>> = lock(&self.map)
+                .values()
+                .filter(|s| lock(&s.state).conn.is_some())
+                .cloned()
+                .collect();
+            for session in attached {
+                match self.ctx.holder(&session.id).await {
+                    Some(holder) if holder.replica != self.ctx.replica => {
+                        tracing::info!(session = %session.id, replica = %holder.replica,
+                            "websocket session resumed on another replica; closing its connection here");
+                        if let Some(conn) = &lock(&session.state).conn {
+                            conn.kick.cancel();
+                        }
+                    }
+                    _ => self.ctx.claim(&session.id).await,
+                }
+            }
+        }
     }
 }
 
 impl Session {
-    /// The key of this session's concurrency limit (`EXAI_WS_SESSION_MAX_INFLIGHT`), stable across reconnects.
+    /// The key of this session's concurrency limit (`EXAI_WS_SESSION_MAX_INFLIGHT`), stable across reconnects on
+    /// one replica (the limit is per replica: calls still running on another replica do not count here).
     pub(super) fn limit_key(&self) -> String {
         format!("ws session {}", self.id)
     }
 
+    /// Attaches connection `conn` (closing any other connection of this session here): queues the `hello_ack`,
+    /// then every kept frame — from memory and from the store — oldest first. `from` is the replica that held the
+    /// session until now, when not this one: its calls may still be running, so the session polls for their
+    /// results.
+    async fn resume(
+        self: &Arc<Self>,
+        from: Option<String>,
+        conn: u64,
+        tx: UnboundedSender<Out>,
+        kick: CancellationToken,
+    ) {
+        {
+            let mut state = lock(&self.state);
+            if let Some(old) = state.conn.take() {
+                old.kick.cancel();
+            }
+            state.generation += 1;
+            state.resuming += 1;
+        }
+        let stored = self.ctx.take_kept(&self.id).await;
+        let mut orphans = Vec::new();
+        let poll = {
+            let mut state = lock(&self.state);
+            if let Some(old) = state.conn.take() {
+                old.kick.cancel();
+            }
+            state.generation += 1;
+            state.resuming -= 1;
+            let stored_names: HashSet<&str> = stored.iter().map(|(name, _)| name.as_str()).collect();
+            let memory: Vec<Kept> = state.pending.drain(..).collect();
+            for kept in memory.iter().filter(|k| !stored_names.contains(k.name.as_str())) {
+                match kept.copy {
+                    StoreCopy::Writing => {
+                        state.claimed.insert(kept.name.clone());
+                    }
+                    StoreCopy::Written => orphans.push(kept.name.clone()),
+                    StoreCopy::None => {}
+                }
+            }
+            let mut frames: BTreeMap<String, (String, bool)> = BTreeMap::new();
+            for (name, body) in stored {
+                if !state.claimed.remove(&name) {
+                    frames.insert(name, (body.frame, body.is_final));
+                }
+            }
+            for kept in memory {
+                frames.insert(kept.name, (kept.text, kept.is_final));
+            }
+            let finals = frames.values().filter(|(_, f)| *f).count();
+            let _ = tx.send(Out::live(frames::hello_ack(&self.id, true, finals)));
+            for (text, _) in frames.into_values() {
+                let _ = tx.send(Out::live(text));
+            }
+            state.conn = Some(Attached { id: conn, tx, kick });
+            let start = from.is_some() && state.remote_until.is_none();
+            if from.is_some() {
+                state.remote_until = Some(Instant::now() + self.ctx.poll_window);
+            }
+            start
+        };
+        if let Some(from) = &from {
+            tracing::info!(session = %self.id, %from, "websocket session resumed from another replica");
+        }
+        self.ctx.claim(&self.id).await;
+        for name in orphans {
+            self.unkeep(&name).await;
+        }
+        if poll {
+            tokio::spawn(Arc::clone(self).poll_remote());
+        }
+    }
+
+    /// While attached and within its window, delivers the frames other replicas keep in the store for this
+    /// session (results of calls that were running there when the client moved).
+    async fn poll_remote(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(shared::POLL) => {}
+                () = self.ended.cancelled() => return,
+            }
+            let attached = {
+                let mut state = lock(&self.state);
+                if state.remote_until.is_none_or(|until| Instant::now() >= until) {
+                    state.remote_until = None;
+                    return;
+                }
+                state.conn.is_some() && state.resuming == 0
+            };
+            if !attached {
+                continue;
+            }
+            for (name, body) in self.ctx.take_kept(&self.id).await {
+                if lock(&self.state).claimed.remove(&name) {
+                    continue;
+                }
+                let kind = if body.is_final { Kind::Final } else { Kind::Keep };
+                self.deliver(body.frame, kind);
+            }
+        }
+    }
+
     /// Sends a frame to the attached connection, or keeps it (unless `Live`) for the next one.
-    pub(super) fn deliver(&self, text: String, kind: Kind) {
+    pub(super) fn deliver(self: &Arc<Self>, text: String, kind: Kind) {
         let mut state = lock(&self.state);
         let text = match &state.conn {
             Some(conn) => match conn.tx.send(Out::Text { text, kind }) {
@@ -182,13 +497,13 @@ impl Session {
             None => text,
         };
         if kind != Kind::Live {
-            state.pending.push((text, kind == Kind::Final));
+            self.keep(&mut state, text, kind == Kind::Final);
         }
     }
 
     /// A kept frame that connection `conn` could not write: to the session's new connection if it has moved,
     /// else kept for the next one.
-    pub(super) fn rebuffer(&self, conn: u64, text: String, kind: Kind) {
+    pub(super) fn rebuffer(self: &Arc<Self>, conn: u64, text: String, kind: Kind) {
         let mut state = lock(&self.state);
         if let Some(attached) = &state.conn
             && attached.id != conn
@@ -196,11 +511,104 @@ impl Session {
             if let Err(e) = attached.tx.send(Out::Text { text, kind })
                 && let Out::Text { text, kind } = e.0
             {
-                state.pending.push((text, kind == Kind::Final));
+                self.keep(&mut state, text, kind == Kind::Final);
             }
             return;
         }
-        state.pending.push((text, kind == Kind::Final));
+        self.keep(&mut state, text, kind == Kind::Final);
+    }
+
+    /// Keeps a frame while no connection is attached: in memory, and written to the store for whichever replica
+    /// the client resumes on (not while a resume here is collecting: it takes the memory copy).
+    fn keep(self: &Arc<Self>, state: &mut State, text: String, is_final: bool) {
+        let seq = self.ctx.seq.fetch_add(1, Ordering::Relaxed);
+        let name = shared::kept_name(now_ms(), &self.ctx.replica, seq);
+        let writing = state.resuming == 0;
+        if writing {
+            let body = KeptBody {
+                is_final,
+                frame: text.clone(),
+            };
+            tokio::spawn(Arc::clone(self).store_kept(name.clone(), body.encode()));
+        }
+        if state.pending.len() >= shared::MAX_KEPT_IN_MEMORY
+            && let Some(dropped) = state.pending.pop_front()
+        {
+            tracing::warn!(session = %self.id, frame = %dropped.name, "too many kept frames in memory; dropped the oldest");
+        }
+        state.pending.push_back(Kept {
+            name,
+            text,
+            is_final,
+            copy: if writing { StoreCopy::Writing } else { StoreCopy::None },
+        });
+    }
+
+    /// Writes one kept frame to the store; once there, the memory copy goes (a failed write leaves it in memory,
+    /// where only a resume on this replica finds it).
+    async fn store_kept(self: Arc<Self>, name: String, body: String) {
+        let lapse = self.ctx.grace + shared::PENDING_MARGIN;
+        let expires = now_ms() + lapse.as_millis() as i64;
+        let scope = shared::pending_scope(&self.id);
+        let written = self.ctx.store.put_shared(&scope, &name, &body, expires).await;
+        let orphan = {
+            let mut state = lock(&self.state);
+            let claimed = state.claimed.remove(&name);
+            let resuming = state.resuming > 0;
+            match (&written, state.pending.iter().position(|k| k.name == name)) {
+                // A resume collecting right now may have missed the store copy: it takes the memory one instead.
+                (Ok(()), Some(i)) if resuming => {
+                    state.pending[i].copy = StoreCopy::Written;
+                    false
+                }
+                (Ok(()), Some(i)) => {
+                    state.pending.remove(i);
+                    false
+                }
+                (Err(_), Some(i)) => {
+                    state.pending[i].copy = StoreCopy::None;
+                    false
+                }
+                (Ok(()), None) => claimed,
+                (Err(_), None) => false,
+            }
+        };
+        if let Err(e) = &written {
+            self.ctx.failed("keep", &self.id, e);
+        }
+        if orphan {
+            self.unkeep(&name).await;
+        }
+    }
+
+    /// Deletes the store copy of a kept frame that a resume delivered from memory.
+    async fn unkeep(&self, name: &str) {
+        if let Err(e) = self
+            .ctx
+            .store
+            .delete_shared(&shared::pending_scope(&self.id), name)
+            .await
+        {
+            self.ctx.failed("unkeep", &self.id, &e);
+        }
+    }
+
+    /// Cancels the calls another replica asked to cancel (the client sent `cancel` there).
+    async fn cancel_marked(&self) {
+        match self
+            .ctx
+            .store
+            .take_shared(&shared::cancel_scope(&self.id), now_ms())
+            .await
+        {
+            Ok(marks) => {
+                for mark in marks {
+                    let found = self.cancel_call(&mark.name);
+                    tracing::debug!(session = %self.id, request_id = %mark.name, found, "cancel from another replica");
+                }
+            }
+            Err(e) => self.ctx.failed("take_cancels", &self.id, &e),
+        }
     }
 
     /// Registers a call; `None` when `request_id` is already running in this session.
@@ -229,6 +637,23 @@ impl Session {
         }
     }
 
+    /// A `cancel` for a call this replica does not run: when the session came from another replica, the call may
+    /// run there, so a cancel mark goes to the store, where that replica finds it within `POLL`.
+    pub(super) fn cancel_elsewhere(self: &Arc<Self>, request_id: &str) {
+        if lock(&self.state).remote_until.is_none() {
+            return;
+        }
+        let session = Arc::clone(self);
+        let request_id = request_id.to_owned();
+        tokio::spawn(async move {
+            let expires = now_ms() + session.ctx.poll_window.as_millis() as i64;
+            let scope = shared::cancel_scope(&session.id);
+            if let Err(e) = session.ctx.store.put_shared(&scope, &request_id, "{}", expires).await {
+                session.ctx.failed("cancel", &session.id, &e);
+            }
+        });
+    }
+
     pub(super) fn running(&self) -> usize {
         lock(&self.state).calls.len()
     }
@@ -237,6 +662,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exai_store::SqliteStore;
     use tokio::sync::mpsc;
 
     fn texts(rx: &mut mpsc::UnboundedReceiver<Out>) -> Vec<String> {
@@ -247,22 +673,60 @@ mod tests {
         out
     }
 
+    async fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(dir.path()).await.unwrap())
+    }
+
+    fn sessions(max: usize, grace: Duration, store: &Arc<dyn Store>) -> Arc<Sessions> {
+        let window = Duration::from_secs(30);
+        Sessions::new(max, grace, window, Arc::clone(store), CancellationToken::new())
+    }
+
+    /// Waits (bounded) until session `id` has `n` kept frames in the store.
+    async fn stored(store: &Arc<dyn Store>, id: &str, n: usize) {
+        for _ in 0..100 {
+            let records = store.take_shared(&shared::pending_scope(id), now_ms()).await.unwrap();
+            let count = records.len();
+            for r in records {
+                store
+                    .put_shared(&shared::pending_scope(id), &r.name, &r.body, r.expires_at_ms)
+                    .await
+                    .unwrap();
+            }
+            if count >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{n} kept frames never reached the store");
+    }
+
     #[tokio::test]
     async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
-        let sessions = Sessions::new(1, Duration::from_secs(60), CancellationToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let sessions = sessions(1, Duration::from_secs(60), &store);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let s = sessions.attach(None, 1, tx, CancellationToken::new()).unwrap();
+        let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
         assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
         let (tx2, _rx2) = mpsc::unbounded_channel();
-        let refused = sessions.attach(None, 2, tx2, CancellationToken::new()).err().unwrap();
+        let refused = sessions
+            .attach(None, 2, tx2, CancellationToken::new())
+            .await
+            .err()
+            .unwrap();
         assert!(refused.contains("EXAI_WS_MAX_SESSIONS"), "{refused}");
         drop(rx);
         sessions.detach(&s, 1);
         s.deliver("progress".into(), Kind::Live);
         s.deliver("done".into(), Kind::Keep);
         s.deliver("result".into(), Kind::Final);
+        // The resume may come while the store writes are under way: each frame still arrives exactly once.
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let again = sessions.attach(Some(&s.id), 3, tx, CancellationToken::new()).unwrap();
+        let again = sessions
+            .attach(Some(&s.id), 3, tx, CancellationToken::new())
+            .await
+            .unwrap();
         assert_eq!(again.id, s.id);
         let got = texts(&mut rx);
         assert!(
@@ -270,21 +734,94 @@ mod tests {
             "{got:?}"
         );
         assert_eq!(&got[1..], ["done", "result"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let left = store
+            .take_shared(&shared::pending_scope(&s.id), now_ms())
+            .await
+            .unwrap();
+        assert_eq!(left, [], "no store copy is left to deliver twice");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_calls() {
-        let sessions = Sessions::new(4, Duration::from_secs(5), CancellationToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let sessions = sessions(4, Duration::from_secs(1), &store);
         let (tx, _rx) = mpsc::unbounded_channel();
-        let s = sessions.attach(None, 1, tx, CancellationToken::new()).unwrap();
+        let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+        assert!(
+            store
+                .shared(shared::SESSION_SCOPE, &s.id, now_ms())
+                .await
+                .unwrap()
+                .is_some()
+        );
         let call = s.begin_call("\"r1\"").unwrap();
         assert!(s.begin_call("\"r1\"").is_none());
         sessions.detach(&s, 1);
-        tokio::time::sleep(Duration::from_secs(6)).await;
-        assert!(call.is_cancelled());
+        tokio::time::timeout(Duration::from_secs(10), call.cancelled())
+            .await
+            .expect("the call is cancelled when the grace period ends");
         assert_eq!(sessions.len(), 0);
+        assert_eq!(
+            store.shared(shared::SESSION_SCOPE, &s.id, now_ms()).await.unwrap(),
+            None
+        );
         let (tx, mut rx) = mpsc::unbounded_channel();
-        sessions.attach(Some(&s.id), 2, tx, CancellationToken::new()).unwrap();
+        sessions
+            .attach(Some(&s.id), 2, tx, CancellationToken::new())
+            .await
+            .unwrap();
         assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
+    }
+
+    #[tokio::test]
+    async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let a = sessions(4, Duration::from_secs(1), &store);
+        let b = sessions(4, Duration::from_secs(1), &store);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+        let running = s.begin_call("\"late\"").unwrap();
+        let cancelled = s.begin_call("\"stop\"").unwrap();
+        drop(rx);
+        a.detach(&s, 1);
+        s.deliver("done".into(), Kind::Keep);
+        s.deliver("result".into(), Kind::Final);
+        stored(&store, &s.id, 2).await;
+
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
+        assert_eq!(moved.id, s.id);
+        let got = texts(&mut rx);
+        assert!(
+            got[0].contains("\"resumed\":true") && got[0].contains("\"pending\":1"),
+            "{got:?}"
+        );
+        assert_eq!(&got[1..], ["done", "result"]);
+
+        // A cancel sent to B reaches the call on A; A's grace period ends without cancelling the other call.
+        moved.cancel_elsewhere("\"stop\"");
+        tokio::time::timeout(Duration::from_secs(10), cancelled.cancelled())
+            .await
+            .expect("the cancel mark reaches replica A");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!running.is_cancelled(), "a call of a moved session runs to its end");
+        assert_eq!(a.len(), 0, "replica A let the session go");
+
+        // The call finishing on A: its frames reach the client on B.
+        s.end_call("\"late\"");
+        s.deliver("late done".into(), Kind::Keep);
+        s.deliver("late result".into(), Kind::Final);
+        let mut late = Vec::new();
+        for _ in 0..100 {
+            late.extend(texts(&mut rx));
+            if late.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(late, ["late done", "late result"]);
     }
 }
