@@ -88,6 +88,16 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether `schema` exists (tests check that a run's schema was dropped).
+    pub async fn schema_exists(&self, schema: &str) -> Result<bool, StoreError> {
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+            .bind(schema)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err)?;
+        Ok(found.is_some())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -1,7 +1,7 @@
 //! `exai loadtest` and `exai baseline` end to end: the real binary starts its own simulator and server (or drives
 //! a daemon this test started), runs bounded load over each transport, and writes reports whose numbers are
 //! checked here; the `timeout`, `recovery` and `soak` scenarios; a non-loopback target refused; a baseline
-//! regression failing `exai baseline compare`.
+//! regression failing `exai baseline compare`; `--replicas 1,3` on Redis, and on PostgreSQL with a schema per run.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -421,4 +421,168 @@ async fn replicas_one_and_three_are_compared_side_by_side() {
             "{run}"
         );
     }
+}
+
+/// The test database URL; `None` (skip) only outside CI.
+fn database_url() -> Option<String> {
+    match std::env::var("EXAI_TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => panic!("EXAI_TEST_DATABASE_URL must be set in CI"),
+        Err(_) => {
+            eprintln!("EXAI_TEST_DATABASE_URL not set: skipping the replicas-on-PostgreSQL load test");
+            None
+        }
+    }
+}
+
+/// The schema names `exai loadtest` announced on stderr, in order.
+fn announced_schemas(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("uses the PostgreSQL schema ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn replicas_on_postgres_run_each_in_a_fresh_schema_dropped_afterwards() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let Some(redis) = crate::support::redis_url("replicas load on PostgreSQL") else {
+        return;
+    };
+    let Some(database) = database_url() else { return };
+    let admin = exai_store::PgStore::connect_in_schema(&database, None)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {database} is required: {e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = crate::support::command(&[])
+        .args([
+            "loadtest",
+            "--scenario",
+            "custom",
+            "--transport",
+            "http",
+            "--replicas",
+            "1,3",
+            "--redis-url",
+            &redis,
+            "--database-url",
+            &database,
+            "--sessions",
+            "3",
+            // Bounded by time, not calls: each run lasts long enough to see its schema while it runs.
+            "--duration",
+            "3s",
+            "--think",
+            "50ms",
+            "--latency-profile",
+            "zero",
+            "--mix",
+            "chat=50,debug=25,status=25",
+            "--quiet",
+            "--report-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run exai loadtest");
+    let mut stdout = child.stdout.take().unwrap();
+    let collect_stdout = tokio::spawn(async move {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).await.unwrap();
+        text
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    let mut seen_live = Vec::new();
+    while let Some(line) = tokio::time::timeout(std::time::Duration::from_secs(120), lines.next_line())
+        .await
+        .expect("exai loadtest went silent")
+        .unwrap()
+    {
+        stderr.push_str(&line);
+        stderr.push('\n');
+        // A run announces its schema before its servers start, and drops it only after its 3 s of load.
+        for name in announced_schemas(&line) {
+            seen_live.push((name.clone(), admin.schema_exists(&name).await.unwrap()));
+        }
+    }
+    let status = child.wait().await.unwrap();
+    let stdout = collect_stdout.await.unwrap();
+    let output = format!("status {status:?}\n--- stdout\n{stdout}--- stderr\n{stderr}");
+    assert!(status.success(), "{output}");
+
+    let names = announced_schemas(&stderr);
+    assert_eq!(names.len(), 2, "one schema per run: {output}");
+    assert_ne!(names[0], names[1], "the runs share no schema");
+    assert!(
+        seen_live.iter().all(|(_, live)| *live),
+        "each schema existed while its run went on: {seen_live:?}"
+    );
+    for name in &names {
+        assert!(
+            !admin.schema_exists(name).await.unwrap(),
+            "{name} was dropped after its run"
+        );
+    }
+    let mut reports: Vec<Value> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    reports.sort_by_key(|r| r["started_at_unix_ms"].as_u64());
+    assert_eq!(reports.len(), 2, "one report per run");
+    for (report, name) in reports.iter().zip(&names) {
+        assert_eq!(report["passed"], true, "{}", report["checks"]);
+        assert!(
+            report["totals"]["successes"].as_u64().unwrap() > 0,
+            "{}",
+            report["totals"]
+        );
+        assert!(
+            report["target"].as_str().unwrap().contains(name.as_str()),
+            "{}",
+            report["target"]
+        );
+    }
+    let runs = reports[1]["replicas"].as_array().unwrap();
+    assert!(runs.iter().all(|r| r["store"] == "postgres"), "{runs:?}");
+
+    // A run that fails after its schema was made (a tool the server does not offer) still drops it.
+    let failed = exai(&[
+        "loadtest",
+        "--replicas",
+        "1",
+        "--redis-url",
+        &redis,
+        "--database-url",
+        &database,
+        "--sessions",
+        "1",
+        "--duration",
+        "2s",
+        "--latency-profile",
+        "zero",
+        "--mix",
+        "no_such_tool=1",
+        "--quiet",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .await;
+    let output = text(&failed);
+    assert!(!failed.status.success(), "{output}");
+    assert!(output.contains("no_such_tool"), "{output}");
+    let names = announced_schemas(&String::from_utf8_lossy(&failed.stderr));
+    assert_eq!(names.len(), 1, "{output}");
+    assert!(
+        !admin.schema_exists(&names[0]).await.unwrap(),
+        "the failed run's schema {} was dropped",
+        names[0]
+    );
+    admin.close().await;
 }

@@ -1,7 +1,8 @@
 //! `exai loadtest`: plans the run from the scenario and flags, prepares the target (a given loopback daemon, or
 //! a started simulator + server), runs it, writes the JSON and HTML reports, prints the summary table, and fails
 //! (exit 1) when any check failed. With `--replicas 1,3` it runs once per replica count (N started servers sharing
-//! Redis, and PostgreSQL when given) and adds a side-by-side table. The pieces live in `crate::loadtest`.
+//! Redis, and PostgreSQL when given, each run in a fresh schema of its own) and adds a side-by-side table. The
+//! pieces live in `crate::loadtest`.
 
 use anyhow::{Context, bail};
 use exai_core::config::Config;
@@ -11,6 +12,7 @@ use crate::loadtest::options::Transport;
 use crate::loadtest::report::{ReplicaRun, Report};
 use crate::loadtest::runner;
 use crate::loadtest::scenario::Plan;
+use crate::loadtest::schema::{self, RunSchema};
 use crate::loadtest::summary;
 use crate::loadtest::target::Target;
 
@@ -96,10 +98,33 @@ async fn run_replicas(args: &LoadtestArgs, plan: Plan, token: Option<String>) ->
                 format!("exai-loadtest:{}:{stamp}:{n}:", std::process::id()),
             ),
         ];
-        if let Some(url) = &args.database_url {
-            env.push(("EXAI_DATABASE_URL".to_owned(), url.clone()));
+        // Each run gets a fresh schema of its own, dropped after it whatever happened (ctrl-c included).
+        let schema = match &args.database_url {
+            Some(url) => Some(RunSchema::create(url, &schema::name(stamp, n)).await?),
+            None => None,
+        };
+        if let Some(schema) = &schema {
+            eprintln!(
+                "exai loadtest: the {n}-replica run uses the PostgreSQL schema {} (dropped after it)",
+                schema.name
+            );
+            env.push(("EXAI_DATABASE_URL".to_owned(), schema.scoped_url()));
         }
-        let report = run_once(args, plan.clone(), token.clone(), n, env).await?;
+        let outcome = tokio::select! {
+            outcome = run_once(args, plan.clone(), token.clone(), n, env) => outcome,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted during the {n}-replica run")),
+        };
+        let schema_name = schema.as_ref().map(|s| s.name.clone());
+        if let Some(schema) = schema {
+            let name = schema.name.clone();
+            if let Err(e) = schema.drop().await {
+                eprintln!("exai loadtest: {e:#}; drop it by hand: DROP SCHEMA {name} CASCADE");
+            }
+        }
+        let mut report = outcome?;
+        if let Some(name) = schema_name {
+            report.target = format!("{} (PostgreSQL schema {name}, dropped)", report.target);
+        }
         reports.push((n, report));
     }
     let runs: Vec<ReplicaRun> = reports.iter().map(|(n, r)| ReplicaRun::of(*n, store, r)).collect();

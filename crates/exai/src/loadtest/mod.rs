@@ -8,6 +8,7 @@
 //! - [`target`]: the server under test: a given URL (loopback checked) or a started simulator + `exai serve`.
 //! - [`client`]: one MCP client session per transport (Streamable HTTP, WebSocket daemon protocol, stdio).
 //! - [`scrape`]: `/metrics` and `status` snapshots, and the post-run invariant checks.
+//! - [`schema`]: the PostgreSQL schema of one `--replicas` run's own, created before and dropped after it.
 //! - [`runner`]: one run: the sessions, the scenario's upstream script, then the checks and the report.
 //! - [`watch`]: alongside the sessions: the cross-session probe and the `/metrics` sampler.
 //! - [`verdict`]: memory stability, circuit activity, and the `timeout` / `recovery` scenario checks.
@@ -23,6 +24,7 @@ pub mod report;
 pub mod report_html;
 pub mod runner;
 pub mod scenario;
+pub mod schema;
 pub mod scrape;
 pub mod stats;
 pub mod summary;

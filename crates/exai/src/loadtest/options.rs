@@ -134,6 +134,10 @@ pub struct LoadtestArgs {
     /// Seed for the tool-mix choices (runs with the same seed call the same tools in the same order).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Every model answer of the started simulator takes this long, in ms: `300`, or `200-400` drawn per answer
+    /// (instead of --latency-profile; provider-like latency for short runs).
+    #[arg(long, value_name = "MS[-MS]", value_parser = parse_millis_range, conflicts_with = "latency_profile")]
+    pub upstream_latency_ms: Option<[u64; 2]>,
     /// Run the scenario once per replica count, e.g. `1,3`: each run starts that many `exai serve` children
     /// sharing Redis (and PostgreSQL with --database-url), sessions spread round-robin; then compares the runs.
     /// Started servers and --transport http only.
@@ -167,9 +171,26 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
+/// `300` or `200-400` (milliseconds) as `[min, max]`.
+pub fn parse_millis_range(text: &str) -> Result<[u64; 2], String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{text}` is not milliseconds (e.g. 300 or 200-400)"))
+    };
+    let range = match text.split_once('-') {
+        Some((lo, hi)) => [number(lo)?, number(hi)?],
+        None => [number(text)?; 2],
+    };
+    if range[0] > range[1] {
+        return Err(format!("`{text}`: the first number must not exceed the second"));
+    }
+    Ok(range)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, parse_millis_range};
     use std::time::Duration;
 
     #[test]
@@ -178,5 +199,13 @@ mod tests {
         assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn millisecond_ranges_parse() {
+        assert_eq!(parse_millis_range("300"), Ok([300, 300]));
+        assert_eq!(parse_millis_range("200-400"), Ok([200, 400]));
+        assert!(parse_millis_range("400-200").is_err());
+        assert!(parse_millis_range("fast").is_err());
     }
 }

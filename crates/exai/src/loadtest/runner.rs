@@ -94,7 +94,7 @@ pub async fn run(plan: Plan, target: &Target, quiet: bool) -> anyhow::Result<Rep
         ),
     };
     if let Some(sim) = &target.sim {
-        script_upstream(sim, plan.scenario);
+        script_upstream(sim, &plan);
     }
 
     let started_at_unix_ms = SystemTime::now()
@@ -133,10 +133,11 @@ pub async fn run(plan: Plan, target: &Target, quiet: bool) -> anyhow::Result<Rep
         (Some(sim), ScenarioKind::Recovery) => {
             let state = sim.state().clone();
             let after = plan.failing_for;
+            let healthy = plan.upstream_script();
             Some(tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 for model in state.config().models {
-                    state.set_model_script(&model.id, None);
+                    state.set_model_script(&model.id, healthy.clone());
                 }
             }))
         }
@@ -312,11 +313,11 @@ pub async fn run(plan: Plan, target: &Target, quiet: bool) -> anyhow::Result<Rep
 }
 /// Sets every simulated model's behaviour for the scenario: hang (`timeout`) or fail with 503 (`recovery`,
 /// until its recovery task clears the scripts).
-fn script_upstream(sim: &exai_sim::SimHandle, scenario: ScenarioKind) {
-    let script = match scenario {
+fn script_upstream(sim: &exai_sim::SimHandle, plan: &Plan) {
+    let script = match plan.scenario {
         ScenarioKind::Timeout => Some(Script::hang()),
         ScenarioKind::Recovery => Some(Script::status(503)),
-        _ => None,
+        _ => plan.upstream_script(),
     };
     let state = sim.state();
     for model in state.config().models {

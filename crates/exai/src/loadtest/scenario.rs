@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
+use exai_sim::Delay;
 use serde::Serialize;
 
 use super::options::{LatencyChoice, LoadtestArgs, Protocol, Transport};
@@ -105,6 +106,10 @@ pub struct Plan {
     #[serde(rename = "think_ms", serialize_with = "millis")]
     pub think: Duration,
     pub latency: LatencyChoice,
+    /// `--upstream-latency-ms`: every model answer of the started simulator takes `[min, max]` ms (drawn per
+    /// answer) instead of the latency profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_latency_ms: Option<[u64; 2]>,
     pub chat_models: Vec<String>,
     /// The `timeout` scenario's tier deadline.
     #[serde(serialize_with = "secs")]
@@ -142,10 +147,15 @@ impl Plan {
             Recovery => "chat=70,debug=30",
             _ => DEFAULT_MIX,
         };
-        let latency = args.target.latency_profile.unwrap_or(match kind {
-            Timeout | Recovery => LatencyChoice::Zero,
-            _ => LatencyChoice::Providers,
-        });
+        let latency = match (args.target.latency_profile, args.upstream_latency_ms) {
+            (Some(profile), None) => profile,
+            // The fixed latency replaces the profile's.
+            (_, Some(_)) => LatencyChoice::Zero,
+            (None, None) => match kind {
+                Timeout | Recovery => LatencyChoice::Zero,
+                _ => LatencyChoice::Providers,
+            },
+        };
         let transport = args.target.transport.unwrap_or(match kind {
             Soak => Transport::Ws,
             _ => Transport::Http,
@@ -176,11 +186,27 @@ impl Plan {
             stream: args.stream,
             think: args.think.unwrap_or(Duration::from_millis(think_ms)),
             latency,
+            upstream_latency_ms: args.upstream_latency_ms,
             chat_models: args.chat_models.clone(),
             deadline: Duration::from_secs(args.deadline_secs),
             failing_for: duration.mul_f64(0.3),
             probe_threshold: Duration::from_millis(args.probe_threshold_ms),
             seed: args.seed,
+        })
+    }
+
+    /// How a healthy simulator answers in this plan: with `--upstream-latency-ms`, after that long (the whole
+    /// answer at once after the delay); else unscripted (echo, the latency profile's timing).
+    pub fn upstream_script(&self) -> Option<exai_sim::Script> {
+        self.upstream_latency_ms.map(|[lo, hi]| {
+            let delay = if lo == hi {
+                Delay::Fixed(lo)
+            } else {
+                Delay::Range([lo, hi])
+            };
+            exai_sim::Script::echo()
+                .with_ttft_ms(delay)
+                .with_inter_token_ms(Delay::Fixed(0))
         })
     }
 
