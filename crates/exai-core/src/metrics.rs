@@ -171,6 +171,11 @@ pub const METRICS: &[Metric] = &[
         "Tool calls not written to the tool_executions table because the write backlog was full.",
     ),
     m(
+        "exai_task_records_failed_total",
+        Kind::Counter,
+        "Store calls for tasks shared by replicas that failed or timed out, by operation (write, read, signal, poll).",
+    ),
+    m(
         "exai_alerts_firing",
         Kind::Gauge,
         "1 while an alert rule fires, by rule (error_rate, p95_latency_<tier>, circuit_open, saturated, cpu, memory).",

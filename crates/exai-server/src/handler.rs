@@ -318,7 +318,10 @@ impl ServerHandler for ExaiHandler {
                 let run = run_tool(app, tool, args, limit, session, tasks::status_sink(task), cancel);
                 run.map(|r| r.map_err(TaskExit::Error)).boxed()
             };
-            return Ok(self.tasks.start(&context, limit, format!("{name}: started"), work));
+            return Ok(self
+                .tasks
+                .start(&context, limit, format!("{name}: started"), work)
+                .await);
         }
         let progress = progress_sink(&context);
         run_tool(
@@ -339,7 +342,7 @@ impl ServerHandler for ExaiHandler {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        self.tasks.get(&request.task_id, &context).map(GetTaskResult::new)
+        self.tasks.get(&request.task_id, &context).await.map(GetTaskResult::new)
     }
 
     async fn update_task(
@@ -347,7 +350,9 @@ impl ServerHandler for ExaiHandler {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.tasks.update(&request.task_id, request.input_responses, &context)
+        self.tasks
+            .update(&request.task_id, request.input_responses, &context)
+            .await
     }
 
     async fn cancel_task(
@@ -355,7 +360,7 @@ impl ServerHandler for ExaiHandler {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.tasks.cancel(&request.task_id, &context)
+        self.tasks.cancel(&request.task_id, &context).await
     }
 }
 

@@ -55,7 +55,7 @@ fn app_router(
     }
     let handler_app = Arc::clone(&app);
     // One task store for every session and stateless request; its tasks stop on shutdown.
-    let tasks = Tasks::new(shutdown.child_token());
+    let tasks = Tasks::shared(shutdown.child_token(), Arc::clone(&app.store));
     let catalog = ExaiHandler::catalog(&app);
     let mcp = StreamableHttpService::new(
         move || {

@@ -1,21 +1,31 @@
 //! The MCP Tasks extension (SEP-2663, `io.modelcontextprotocol/tasks`): a model-backed `tools/call` from a client
 //! that declares the extension runs in the background; `tasks/get` polls it and `tasks/cancel` drops its work.
+//! Children: `record` (a task in the shared records), `mirror` (writes one task's state there), `shared` (reads
+//! other replicas' tasks, signals them, polls this replica's signals).
+
+mod mirror;
+mod record;
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use exai_core::store::Store;
 use exai_core::tools::{ProgressSink, Tier, ToolSpec};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ClientCapabilities, CreateTaskResult, DetailedTask, InputResponses, JsonObject,
-    ServerCapabilities, TASKS_EXTENSION_ID,
+    ServerCapabilities, TASKS_EXTENSION_ID, TaskPayload,
 };
 use rmcp::service::RequestContext;
 use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 use rmcp::{ErrorData, RoleServer};
 use tokio_util::sync::{CancellationToken, DropGuard};
+
+use self::record::{Signal, TaskRecord};
+use self::shared::Shared;
 
 /// How long a task stays retrievable beyond its deadline. rmcp keeps a finished task for one TTL (deadline plus
 /// this) after it ends, then forgets it, so memory stays bounded by what was started in that window.
@@ -24,6 +34,11 @@ const RETENTION: Duration = Duration::from_secs(600);
 const POLL_INTERVAL_MS: u64 = 500;
 /// The longest status message kept from a progress report.
 const STATUS_CHARS: usize = 200;
+/// The longest a task handle waits for the task's shared record to be written (a slow store delays the handle by
+/// at most this; without the record another replica would answer "unknown task" for a moment).
+const START_WAIT: Duration = Duration::from_secs(1);
+/// The longest a finished task waits for its final state to be written before rmcp records it locally.
+const FINAL_WAIT: Duration = Duration::from_secs(2);
 
 /// Whether a tool may run as a task: it calls a model (open world) and is not a tier-1 quick answer.
 pub fn eligible(spec: &ToolSpec) -> bool {
@@ -67,11 +82,14 @@ fn clip(message: &str) -> String {
 }
 
 /// The tasks of one server: shared by every HTTP session and stateless request, one per stdio client. Running work
-/// stops when the token given to [`Tasks::new`] is cancelled (shutdown) or the last clone is dropped.
+/// stops when the token given to [`Tasks::new`] is cancelled (shutdown) or the last clone is dropped. Built with
+/// [`Tasks::shared`], every task is also visible from the other replicas of the same store ([`shared`]).
 #[derive(Clone)]
 pub struct Tasks {
     manager: TaskManager,
     owners: Arc<Mutex<HashMap<String, Owner>>>,
+    /// The other replicas' view, for HTTP; `None` keeps tasks in this process only (stdio, WebSocket).
+    shared: Option<Shared>,
     stop: CancellationToken,
     _stop_on_drop: Arc<DropGuard>,
 }
@@ -86,19 +104,29 @@ struct Owner {
 }
 
 impl Tasks {
+    /// Tasks held in this process only.
     pub fn new(stop: CancellationToken) -> Self {
         Self {
             manager: TaskManager::new(),
             owners: Arc::default(),
+            shared: None,
             _stop_on_drop: Arc::new(stop.clone().drop_guard()),
             stop,
         }
     }
 
+    /// Tasks every replica sharing `store` can poll, cancel and answer.
+    pub fn shared(stop: CancellationToken, store: Arc<dyn Store>) -> Self {
+        let mut tasks = Self::new(stop);
+        tasks.shared = Some(Shared::new(store, tasks.manager.clone(), tasks.stop.clone()));
+        tasks
+    }
+
     /// Starts `work` in the background under `limit` (its deadline, enforced by the work itself) and returns the
     /// task handle. `work` gets the task's handle (status messages, input requests) and a token cancelled when the
     /// task ends or the server stops. `tasks/cancel` or shutdown drops its future, closing whatever it had open.
-    pub fn start<W>(
+    /// Shared, the handle goes back once the task's record is written (or after [`START_WAIT`]).
+    pub async fn start<W>(
         &self,
         context: &RequestContext<RoleServer>,
         limit: Duration,
@@ -113,53 +141,124 @@ impl Tasks {
             .with_ttl_ms(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
             .with_poll_interval_ms(POLL_INTERVAL_MS)
             .with_status_message(status);
-        let stop = self.stop.clone();
-        let task = self.manager.spawn(options, move |task| {
+        let (stop, manager, owner) = (self.stop.clone(), self.manager.clone(), session(context));
+        let created_ms = mirror::now_ms();
+        let mut started = None;
+        let task = self.manager.spawn(options, |task| {
+            let mirror = self
+                .shared
+                .as_ref()
+                .map(|s| s.track(task.task_id(), owner.clone(), created_ms));
+            started.clone_from(&mirror);
             let cancel = stop.child_token();
             let running = work(task.clone(), cancel.clone());
             async move {
                 let _cancel_on_exit = cancel.clone().drop_guard();
-                tokio::select! {
+                let outcome = tokio::select! {
                     outcome = running => outcome,
                     () = task.cancelled() => Err(TaskExit::Cancelled),
                     () = cancel.cancelled() => Err(TaskExit::Cancelled),
+                };
+                if let Some(mirror) = mirror {
+                    mirror.settle(&manager, &outcome, FINAL_WAIT).await;
                 }
+                outcome
             }
             .boxed()
         });
         let now = Instant::now();
-        let mut owners = self.owners();
-        owners.retain(|_, o| o.forget_at > now);
-        let owner = Owner {
-            session: session(context),
-            forget_at: now + ttl * 2 + Duration::from_secs(60),
-        };
-        owners.insert(task.task_id.clone(), owner);
+        {
+            let mut owners = self.owners();
+            owners.retain(|_, o| o.forget_at > now);
+            let owner = Owner {
+                session: owner,
+                forget_at: now + ttl * 2 + Duration::from_secs(60),
+            };
+            owners.insert(task.task_id.clone(), owner);
+        }
+        if let Some(mirror) = started
+            && let Some(version) = mirror.publish(DetailedTask::new(task.clone(), TaskPayload::Working))
+        {
+            mirror.written(version, START_WAIT).await;
+        }
         tracing::info!(task = %task.task_id, "task started");
         CallToolResponse::Task(CreateTaskResult::new(task))
     }
 
     /// `tasks/get`: the task's status, with its result or error once it has one.
-    pub fn get(&self, task_id: &str, context: &RequestContext<RoleServer>) -> Result<DetailedTask, ErrorData> {
+    pub async fn get(&self, task_id: &str, context: &RequestContext<RoleServer>) -> Result<DetailedTask, ErrorData> {
+        if let Some(record) = self.elsewhere(task_id, context).await? {
+            return Ok(record.view(mirror::now_ms()));
+        }
         self.check(task_id, context)?;
         self.manager.get_task(task_id)
     }
 
-    /// `tasks/update`: answers to the task's input requests (unknown keys are ignored, as the spec says).
-    pub fn update(
+    /// `tasks/update`: answers to the task's input requests (unknown keys are ignored, as the spec says). For a
+    /// task another replica runs, they reach it within a poll interval.
+    pub async fn update(
         &self,
         task_id: &str,
         responses: InputResponses,
         context: &RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if let Some(record) = self.elsewhere(task_id, context).await? {
+            return self
+                .signal(
+                    &record,
+                    Signal::Update {
+                        task: task_id.to_owned(),
+                        responses,
+                    },
+                )
+                .await;
+        }
         self.check(task_id, context)?;
         self.manager.update_task(task_id, responses)
     }
 
     /// `tasks/cancel`: the work is dropped at once and the task settles as `cancelled` (a finished task is kept).
-    pub fn cancel(&self, task_id: &str, context: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
+    /// For a task another replica runs, within a poll interval; the ack is empty either way, as the spec says.
+    pub async fn cancel(&self, task_id: &str, context: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        if let Some(record) = self.elsewhere(task_id, context).await? {
+            return self
+                .signal(
+                    &record,
+                    Signal::Cancel {
+                        task: task_id.to_owned(),
+                    },
+                )
+                .await;
+        }
         self.check(task_id, context)?;
         self.manager.cancel_task(task_id)
+    }
+
+    /// The shared record of a task this replica does not hold, once the caller may see it; `None` for a task held
+    /// here (or with no sharing). A task unknown here and in the records is "unknown", as ever.
+    async fn elsewhere(
+        &self,
+        task_id: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<TaskRecord>, ErrorData> {
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        if self.owners().contains_key(task_id) {
+            return Ok(None);
+        }
+        match shared.record(task_id).await? {
+            Some(record) if record.session.is_none() || record.session == session(context) => Ok(Some(record)),
+            _ => Err(unknown(task_id)),
+        }
+    }
+
+    /// Leaves `signal` for the task's holder, unless the task has finished (then, as here, nothing changes).
+    async fn signal(&self, record: &TaskRecord, signal: Signal) -> Result<(), ErrorData> {
+        match &self.shared {
+            Some(shared) if !record.finished(mirror::now_ms()) => shared.signal(record, signal).await,
+            _ => Ok(()),
+        }
     }
 
     /// A task started in another legacy session is "unknown" here, exactly like one that never existed.
@@ -167,9 +266,7 @@ impl Tasks {
         match self.owners().get(task_id) {
             Some(Owner {
                 session: Some(owner), ..
-            }) if session(context).as_deref() != Some(owner.as_str()) => {
-                Err(ErrorData::invalid_params(format!("unknown task: {task_id}"), None))
-            }
+            }) if session(context).as_deref() != Some(owner.as_str()) => Err(unknown(task_id)),
             _ => Ok(()),
         }
     }
@@ -177,6 +274,11 @@ impl Tasks {
     fn owners(&self) -> MutexGuard<'_, HashMap<String, Owner>> {
         self.owners.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// rmcp's answer for a task it does not hold (`-32602`).
+fn unknown(task_id: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("unknown task: {task_id}"), None)
 }
 
 /// The legacy HTTP session of a request (2025-era Streamable HTTP), if any.

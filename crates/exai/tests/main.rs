@@ -17,5 +17,6 @@ mod shim;
 mod stdio;
 mod support;
 mod tasks;
+mod tasks_replicas;
 mod workflow;
 mod ws;

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 
 use crate::support::{Daemon, Raw};
 
-const TASKS: &str = "io.modelcontextprotocol/tasks";
+pub(crate) const TASKS: &str = "io.modelcontextprotocol/tasks";
 
-async fn sim() -> SimHandle {
+pub(crate) async fn sim() -> SimHandle {
     Simulator::start_local(SimConfig::default()).await.unwrap()
 }
 
 /// Provider settings pointing GLM and Kimi at `sim`, with a 1 s heartbeat so status messages move.
-fn env(sim: &SimHandle) -> Vec<(&'static str, String)> {
+pub(crate) fn env(sim: &SimHandle) -> Vec<(&'static str, String)> {
     vec![
         ("GLM_BASE_URL", sim.base_url_glm()),
         ("KIMI_BASE_URL", sim.base_url_v1()),
@@ -26,21 +26,21 @@ fn env(sim: &SimHandle) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+pub(crate) fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// A slow model: the first token after `ms`.
-fn slow(sim: &SimHandle, text: &str, ms: u64) {
+pub(crate) fn slow(sim: &SimHandle, text: &str, ms: u64) {
     sim.push_script("glm-4.6", Script::reply(text).with_ttft_ms(Delay::Fixed(ms)));
 }
 
-fn chat_args() -> Value {
+pub(crate) fn chat_args() -> Value {
     json!({"prompt": "think hard", "model": "glm"})
 }
 
 /// Per-request capabilities declaring the extension (SEP-2575 `_meta`).
-fn opt_in() -> Value {
+pub(crate) fn opt_in() -> Value {
     json!({"io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}}})
 }
 
@@ -89,7 +89,7 @@ async fn poll_stdio(raw: &mut Raw, task_id: &str, mut n: i64) -> (Vec<String>, V
 }
 
 /// The same through any `tasks/get` call.
-async fn poll<F, Fut>(get: F) -> Value
+pub(crate) async fn poll<F, Fut>(get: F) -> Value
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Value>,
@@ -105,7 +105,7 @@ where
 }
 
 /// The task handle of a `tools/call` reply, after checking it is a flat `CreateTaskResult`.
-fn handle(reply: &Value) -> String {
+pub(crate) fn handle(reply: &Value) -> String {
     let r = &reply["result"];
     assert_eq!(r["resultType"], "task", "{reply}");
     assert_eq!(r["status"], "working", "{reply}");
@@ -220,7 +220,7 @@ async fn post(daemon: &Daemon, headers: &[(&str, &str)], body: Value) -> Value {
 }
 
 /// A stateless 2026-07-28 request declaring the extension; `name` is the `Mcp-Name` (tool or task id).
-async fn stateless(daemon: &Daemon, method: &str, name: &str, mut params: Value) -> Value {
+pub(crate) async fn stateless(daemon: &Daemon, method: &str, name: &str, mut params: Value) -> Value {
     let mut meta = opt_in();
     meta["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
     meta["io.modelcontextprotocol/clientInfo"] = json!({"name": "tasks-test", "version": "1"});
@@ -239,7 +239,7 @@ async fn stateless(daemon: &Daemon, method: &str, name: &str, mut params: Value)
 }
 
 /// A 2025-11-25 session that declared the extension at `initialize`; returns its session id.
-async fn session(daemon: &Daemon) -> String {
+pub(crate) async fn session(daemon: &Daemon) -> String {
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
         "capabilities": {"extensions": {TASKS: {}}}, "clientInfo": {"name": "tasks-test", "version": "1"}}});
     let resp = reqwest::Client::new()
@@ -266,7 +266,7 @@ async fn session(daemon: &Daemon) -> String {
     id
 }
 
-async fn in_session(daemon: &Daemon, session: &str, method: &str, params: Value) -> Value {
+pub(crate) async fn in_session(daemon: &Daemon, session: &str, method: &str, params: Value) -> Value {
     let headers = [("mcp-session-id", session), ("mcp-protocol-version", "2025-11-25")];
     post(
         daemon,

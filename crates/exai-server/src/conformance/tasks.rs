@@ -70,7 +70,7 @@ pub async fn call(
     let text = |key: &str| args.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
     let fixture = match request.name.as_ref() {
         "greet" => return Some(text_result(format!("Hello, {}!", text("name")))),
-        "test_tool_with_task" => return Some(mrtr_then_task(request, context, tasks)),
+        "test_tool_with_task" => return Some(mrtr_then_task(request, context, tasks).await),
         "slow_compute" => Fixture::SlowCompute,
         "failing_job" => Fixture::Failing,
         "protocol_error_job" => Fixture::ProtocolError,
@@ -97,7 +97,7 @@ pub async fn call(
     }
     let status = format!("{}: started", request.name);
     let work = move |task: TaskContext, _cancel| fixture.run(task, seconds, label, filename);
-    Some(Ok(tasks.start(context, LIMIT, status, work)))
+    Some(Ok(tasks.start(context, LIMIT, status, work).await))
 }
 
 /// The task fixtures.
@@ -170,7 +170,7 @@ impl Fixture {
 }
 
 /// Round 1 asks for a name (MRTR `input_required`); round 2, carrying the answer, becomes a task greeting it.
-fn mrtr_then_task(
+async fn mrtr_then_task(
     request: &CallToolRequestParams,
     context: &RequestContext<RoleServer>,
     tasks: &Tasks,
@@ -185,7 +185,7 @@ fn mrtr_then_task(
         return Ok(input_required(vec![("user_name", ask)], None)?.into());
     };
     let work = move |_task, _cancel| async move { Ok(text_done(format!("Hello, {name}!"))) }.boxed();
-    Ok(tasks.start(context, LIMIT, "test_tool_with_task: started", work))
+    Ok(tasks.start(context, LIMIT, "test_tool_with_task: started", work).await)
 }
 
 fn ask(message: &str, field: &str, kind: &str) -> Result<rmcp::model::InputRequest, TaskExit> {
