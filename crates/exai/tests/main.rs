@@ -19,3 +19,4 @@ mod support;
 mod tasks;
 mod workflow;
 mod ws;
+mod ws_replicas;

@@ -71,6 +71,17 @@ impl Ctx {
         }
     }
 
+    /// Whether replica `replica` still says it is alive (`true` when the store cannot tell: no false alarms).
+    async fn alive(&self, replica: &str) -> bool {
+        match self.store.shared(shared::REPLICA_SCOPE, replica, now_ms()).await {
+            Ok(record) => record.is_some(),
+            Err(e) => {
+                self.failed("read_heartbeat", replica, &e);
+                true
+            }
+        }
+    }
+
     /// Says in the store that this replica holds session `id`, for the grace period past the next refresh.
     async fn claim(&self, id: &str) {
         let body = Holder {
@@ -184,6 +195,7 @@ impl Sessions {
             shutdown,
         });
         tokio::spawn(Arc::clone(&sessions).refresh());
+        tokio::spawn(Arc::clone(&sessions).heartbeat());
         sessions
     }
 
@@ -221,11 +233,20 @@ impl Sessions {
             return self.create(conn, tx, kick).await;
         };
         let local = lock(&self.map).get(id).cloned();
-        let holder = self.ctx.holder(id).await;
+        let elsewhere = self
+            .ctx
+            .holder(id)
+            .await
+            .map(|h| h.replica)
+            .filter(|r| *r != self.ctx.replica);
+        let stopped = match &elsewhere {
+            Some(replica) => !self.ctx.alive(replica).await,
+            None => false,
+        };
         let session = match local {
             Some(session) => session,
             // Held by another replica: it goes on here under the same id (resuming is never refused by the cap).
-            None if holder.as_ref().is_some_and(|h| h.replica != self.ctx.replica) => {
+            None if elsewhere.is_some() => {
                 let mut map = lock(&self.map);
                 let session = Arc::clone(
                     map.entry(id.to_owned())
@@ -236,8 +257,14 @@ impl Sessions {
             }
             None => return self.create(conn, tx, kick).await,
         };
-        let from = holder.filter(|h| h.replica != self.ctx.replica).map(|h| h.replica);
-        session.resume(from, conn, tx, kick).await;
+        let from = elsewhere.clone().filter(|_| !stopped);
+        if let Some(from) = session.resume(from, conn, tx, kick).await {
+            tokio::spawn(Arc::clone(self).poll_remote(Arc::clone(&session), from));
+        }
+        if stopped && let Some(replica) = &elsewhere {
+            // Its calls stopped with it: the client gets what had finished, then learns the rest is lost.
+            self.lose(&session, replica).await;
+        }
         Ok(session)
     }
 
@@ -345,6 +372,98 @@ impl Sessions {
         }
     }
 
+    /// Every `HEARTBEAT`, says in the store that this replica is alive (so that a session it holds can be
+    /// resumed elsewhere); the record goes at shutdown.
+    async fn heartbeat(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(shared::HEARTBEAT);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.shutdown.cancelled() => break,
+            }
+            let expires = now_ms() + shared::HEARTBEAT_LAPSE.as_millis() as i64;
+            let said = self
+                .ctx
+                .store
+                .put_shared(shared::REPLICA_SCOPE, &self.ctx.replica, "{}", expires)
+                .await;
+            match said {
+                Err(e) if !failing => {
+                    failing = true;
+                    self.ctx.failed("heartbeat", &self.ctx.replica, &e);
+                }
+                Err(_) => metrics::counter!("exai_ws_store_failures_total", "op" => "heartbeat").increment(1),
+                Ok(()) => failing = false,
+            }
+        }
+        let _ = self
+            .ctx
+            .store
+            .delete_shared(shared::REPLICA_SCOPE, &self.ctx.replica)
+            .await;
+    }
+
+    /// While `session` is attached and within its window, delivers the frames replica `from` keeps in the store
+    /// for it (results of calls that were running there when the client moved). If `from` stops meanwhile, its
+    /// calls are lost: the session ends and its connection is closed with 4006, so the client's next `hello`
+    /// gets `resumed: false` and knows.
+    async fn poll_remote(self: Arc<Self>, session: Arc<Session>, from: String) {
+        let mut checked = Instant::now();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(shared::POLL) => {}
+                () = session.ended.cancelled() => return,
+            }
+            let attached = {
+                let mut state = lock(&session.state);
+                if state.remote_until.is_none_or(|until| Instant::now() >= until) {
+                    state.remote_until = None;
+                    return;
+                }
+                state.conn.is_some() && state.resuming == 0
+            };
+            if !attached {
+                continue;
+            }
+            for (name, body) in self.ctx.take_kept(&session.id).await {
+                if lock(&session.state).claimed.remove(&name) {
+                    continue;
+                }
+                let kind = if body.is_final { Kind::Final } else { Kind::Keep };
+                session.deliver(body.frame, kind);
+            }
+            if checked.elapsed() >= shared::HEARTBEAT {
+                checked = Instant::now();
+                if !self.ctx.alive(&from).await {
+                    self.lose(&session, &from).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ends a session whose calls died with replica `from`.
+    async fn lose(&self, session: &Arc<Session>, from: &str) {
+        tracing::warn!(session = %session.id, replica = %from,
+            "the replica running calls of a resumed websocket session stopped; ending the session");
+        {
+            let mut map = lock(&self.map);
+            if map.get(&session.id).is_some_and(|s| Arc::ptr_eq(s, session)) {
+                map.remove(&session.id);
+            }
+            Self::count(&map);
+        }
+        session.ended.cancel();
+        if let Some(conn) = &lock(&session.state).conn {
+            let reason = "the replica running this session's calls stopped; they are lost".to_owned();
+            let _ = conn.tx.send(Out::Close { code: 4006, reason });
+        }
+        if let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, &session.id).await {
+            self.ctx.failed("release", &session.id, &e);
+        }
+    }
+
     /// Every `REFRESH`, keeps the holder records of the sessions attached here alive; a session another replica
     /// has claimed since (its client resumed there) has its connection here closed with 4005.
     async fn refresh(self: Arc<Self>) {
@@ -385,14 +504,14 @@ impl Session {
     /// Attaches connection `conn` (closing any other connection of this session here): queues the `hello_ack`,
     /// then every kept frame — from memory and from the store — oldest first. `from` is the replica that held the
     /// session until now, when not this one: its calls may still be running, so the session polls for their
-    /// results.
+    /// results: returns that replica when a poller should start.
     async fn resume(
         self: &Arc<Self>,
         from: Option<String>,
         conn: u64,
         tx: UnboundedSender<Out>,
         kick: CancellationToken,
-    ) {
+    ) -> Option<String> {
         {
             let mut state = lock(&self.state);
             if let Some(old) = state.conn.take() {
@@ -449,38 +568,7 @@ impl Session {
         for name in orphans {
             self.unkeep(&name).await;
         }
-        if poll {
-            tokio::spawn(Arc::clone(self).poll_remote());
-        }
-    }
-
-    /// While attached and within its window, delivers the frames other replicas keep in the store for this
-    /// session (results of calls that were running there when the client moved).
-    async fn poll_remote(self: Arc<Self>) {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(shared::POLL) => {}
-                () = self.ended.cancelled() => return,
-            }
-            let attached = {
-                let mut state = lock(&self.state);
-                if state.remote_until.is_none_or(|until| Instant::now() >= until) {
-                    state.remote_until = None;
-                    return;
-                }
-                state.conn.is_some() && state.resuming == 0
-            };
-            if !attached {
-                continue;
-            }
-            for (name, body) in self.ctx.take_kept(&self.id).await {
-                if lock(&self.state).claimed.remove(&name) {
-                    continue;
-                }
-                let kind = if body.is_final { Kind::Final } else { Kind::Keep };
-                self.deliver(body.frame, kind);
-            }
-        }
+        from.filter(|_| poll)
     }
 
     /// Sends a frame to the attached connection, or keeps it (unless `Live`) for the next one.
@@ -682,6 +770,17 @@ mod tests {
         Sessions::new(max, grace, window, Arc::clone(store), CancellationToken::new())
     }
 
+    /// Waits (bounded) until replica `sessions` has said it is alive.
+    async fn alive(sessions: &Sessions) {
+        for _ in 0..100 {
+            if sessions.ctx.alive(&sessions.ctx.replica).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no heartbeat");
+    }
+
     /// Waits (bounded) until session `id` has `n` kept frames in the store.
     async fn stored(store: &Arc<dyn Store>, id: &str, n: usize) {
         for _ in 0..100 {
@@ -781,6 +880,7 @@ mod tests {
         let store = store(&dir).await;
         let a = sessions(4, Duration::from_secs(1), &store);
         let b = sessions(4, Duration::from_secs(1), &store);
+        alive(&a).await;
         let (tx, rx) = mpsc::unbounded_channel();
         let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
         let running = s.begin_call("\"late\"").unwrap();
@@ -823,5 +923,49 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(late, ["late done", "late result"]);
+    }
+
+    #[tokio::test]
+    async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_with_4006() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let stop_a = CancellationToken::new();
+        let window = Duration::from_secs(30);
+        let a = Sessions::new(4, Duration::from_secs(30), window, Arc::clone(&store), stop_a.clone());
+        let b = sessions(4, Duration::from_secs(30), &store);
+        alive(&a).await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+        drop(rx);
+        a.detach(&s, 1);
+        s.deliver("result".into(), Kind::Final);
+        stored(&store, &s.id, 1).await;
+        stop_a.cancel();
+        for _ in 0..100 {
+            if !a.ctx.alive(&a.ctx.replica).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
+        assert_eq!(moved.id, s.id);
+        let mut got = Vec::new();
+        while let Ok(out) = rx.try_recv() {
+            got.push(match out {
+                Out::Text { text, .. } => text,
+                Out::Close { code, .. } => code.to_string(),
+                Out::Ping => "ping".into(),
+            });
+        }
+        assert!(
+            got[0].contains("\"resumed\":true") && got[0].contains("\"pending\":1"),
+            "{got:?}"
+        );
+        assert_eq!(&got[1..], ["result", "4006"]);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let fresh = b.attach(Some(&s.id), 2, tx, CancellationToken::new()).await.unwrap();
+        assert_ne!(fresh.id, s.id);
+        assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
     }
 }
