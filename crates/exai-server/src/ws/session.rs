@@ -143,6 +143,8 @@ struct State {
     resuming: u32,
     /// Set while the session polls the store for results of calls another replica runs for it.
     remote_until: Option<Instant>,
+    /// Whether the task writing kept frames to the store is running.
+    flushing: bool,
 }
 
 struct Kept {
@@ -157,6 +159,8 @@ struct Kept {
 enum StoreCopy {
     /// None: the write failed, or the frame came while a resume here was collecting.
     None,
+    /// Waiting for the session's one writer (one at a time, so the store gets them in delivery order).
+    Queued,
     Writing,
     /// Written while a resume here was collecting (which may have missed it).
     Written,
@@ -537,7 +541,7 @@ impl Session {
                         state.claimed.insert(kept.name.clone());
                     }
                     StoreCopy::Written => orphans.push(kept.name.clone()),
-                    StoreCopy::None => {}
+                    StoreCopy::None | StoreCopy::Queued => {}
                 }
             }
             let mut frames: BTreeMap<String, (String, bool)> = BTreeMap::new();
@@ -612,12 +616,9 @@ impl Session {
         let seq = self.ctx.seq.fetch_add(1, Ordering::Relaxed);
         let name = shared::kept_name(now_ms(), &self.ctx.replica, seq);
         let writing = state.resuming == 0;
-        if writing {
-            let body = KeptBody {
-                is_final,
-                frame: text.clone(),
-            };
-            tokio::spawn(Arc::clone(self).store_kept(name.clone(), body.encode()));
+        if writing && !state.flushing {
+            state.flushing = true;
+            tokio::spawn(Arc::clone(self).flush());
         }
         if state.pending.len() >= shared::MAX_KEPT_IN_MEMORY
             && let Some(dropped) = state.pending.pop_front()
@@ -628,13 +629,38 @@ impl Session {
             name,
             text,
             is_final,
-            copy: if writing { StoreCopy::Writing } else { StoreCopy::None },
+            copy: if writing { StoreCopy::Queued } else { StoreCopy::None },
         });
+    }
+
+    /// Writes the queued kept frames to the store, one at a time and oldest first, so that a replica taking them
+    /// meanwhile never gets a later frame without the earlier ones.
+    async fn flush(self: Arc<Self>) {
+        loop {
+            let next = {
+                let mut state = lock(&self.state);
+                match state.pending.iter_mut().find(|k| k.copy == StoreCopy::Queued) {
+                    Some(kept) => {
+                        kept.copy = StoreCopy::Writing;
+                        let body = KeptBody {
+                            is_final: kept.is_final,
+                            frame: kept.text.clone(),
+                        };
+                        (kept.name.clone(), body.encode())
+                    }
+                    None => {
+                        state.flushing = false;
+                        return;
+                    }
+                }
+            };
+            self.store_kept(next.0, next.1).await;
+        }
     }
 
     /// Writes one kept frame to the store; once there, the memory copy goes (a failed write leaves it in memory,
     /// where only a resume on this replica finds it).
-    async fn store_kept(self: Arc<Self>, name: String, body: String) {
+    async fn store_kept(&self, name: String, body: String) {
         let lapse = self.ctx.grace + shared::PENDING_MARGIN;
         let expires = now_ms() + lapse.as_millis() as i64;
         let scope = shared::pending_scope(&self.id);
