@@ -89,7 +89,7 @@ impl Client {
         }
     }
 
-    async fn closed(&mut self) -> (u16, String) {
+    pub(crate) async fn closed(&mut self) -> (u16, String) {
         loop {
             match self.next().await {
                 Next::Frame(_) => {}

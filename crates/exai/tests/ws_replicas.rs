@@ -171,6 +171,25 @@ async fn a_call_still_running_on_the_old_replica_answers_on_the_new_one_and_can_
 }
 
 #[tokio::test]
+async fn a_connection_left_open_on_the_old_replica_is_closed_when_the_session_resumes_on_another() {
+    let Some((url, _cleanup)) = shared_schema("kick").await else {
+        return;
+    };
+    let sim = sim().await;
+    let a = replica(&sim, Some(&url), "30").await;
+    let b = replica(&sim, Some(&url), "30").await;
+    let (mut old, ack) = Client::hello(&a, json!({"op": "hello"})).await;
+    let session = ack["session_id"].as_str().unwrap().to_owned();
+    let (mut new, ack) = Client::hello(&b, json!({"op": "hello", "session_id": session})).await;
+    assert_eq!(ack["resumed"], true, "{ack}");
+    // A notices at its next refresh of the session's record (every 10 s): the first frame A sends is the close.
+    let (code, reason) = old.closed().await;
+    assert_eq!(code, 4005, "{reason}");
+    new.send(json!({"op": "ping"})).await;
+    assert_eq!(new.frame().await["op"], "pong");
+}
+
+#[tokio::test]
 async fn replicas_with_separate_stores_cannot_resume_each_others_sessions() {
     let sim = sim().await;
     let a = replica(&sim, None, "30").await;
