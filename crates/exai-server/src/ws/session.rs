@@ -95,6 +95,24 @@ impl Ctx {
         }
     }
 
+    /// Whether session `id` has kept frames in the store (looked at by taking them and putting them back).
+    async fn has_kept(&self, id: &str) -> bool {
+        let scope = shared::pending_scope(id);
+        let records = match self.store.take_shared(&scope, now_ms()).await {
+            Ok(records) => records,
+            Err(e) => {
+                self.failed("take_kept", id, &e);
+                return false;
+            }
+        };
+        for r in &records {
+            if let Err(e) = self.store.put_shared(&scope, &r.name, &r.body, r.expires_at_ms).await {
+                self.failed("keep", id, &e);
+            }
+        }
+        !records.is_empty()
+    }
+
     /// Removes and returns session `id`'s kept frames in the store, oldest first (none when the store fails).
     async fn take_kept(&self, id: &str) -> Vec<(String, KeptBody)> {
         match self.store.take_shared(&shared::pending_scope(id), now_ms()).await {
@@ -247,6 +265,13 @@ impl Sessions {
             Some(replica) => !self.ctx.alive(replica).await,
             None => false,
         };
+        if stopped && local.is_none() && !self.ctx.has_kept(id).await {
+            // Nothing finished there to hand over: a new session says at once that its calls are lost.
+            if let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, id).await {
+                self.ctx.failed("release", id, &e);
+            }
+            return self.create(conn, tx, kick).await;
+        }
         let session = match local {
             Some(session) => session,
             // Held by another replica: it goes on here under the same id (resuming is never refused by the cap).
@@ -266,7 +291,7 @@ impl Sessions {
             tokio::spawn(Arc::clone(self).poll_remote(Arc::clone(&session), from));
         }
         if stopped && let Some(replica) = &elsewhere {
-            // Its calls stopped with it: the client gets what had finished, then learns the rest is lost.
+            // Its calls stopped with it: the client gets what had finished there, then learns the rest is lost.
             self.lose(&session, replica).await;
         }
         Ok(session)
@@ -807,6 +832,17 @@ mod tests {
         panic!("no heartbeat");
     }
 
+    /// Waits (bounded) until replica `sessions` no longer says it is alive (after its shutdown).
+    async fn stopped(sessions: &Sessions) {
+        for _ in 0..100 {
+            if !sessions.ctx.alive(&sessions.ctx.replica).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the heartbeat outlived the shutdown");
+    }
+
     /// Waits (bounded) until session `id` has `n` kept frames in the store.
     async fn stored(store: &Arc<dyn Store>, id: &str, n: usize) {
         for _ in 0..100 {
@@ -969,12 +1005,7 @@ mod tests {
         s.deliver("result".into(), Kind::Final);
         stored(&store, &s.id, 1).await;
         stop_a.cancel();
-        for _ in 0..100 {
-            if !a.ctx.alive(&a.ctx.replica).await {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        stopped(&a).await;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
         assert_eq!(moved.id, s.id);
@@ -995,5 +1026,22 @@ mod tests {
         let fresh = b.attach(Some(&s.id), 2, tx, CancellationToken::new()).await.unwrap();
         assert_ne!(fresh.id, s.id);
         assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
+
+        // With nothing finished there, a session of a stopped replica is not resumed at all.
+        let c = sessions(4, Duration::from_secs(30), &store);
+        alive(&c).await;
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let empty = c.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+        c.shutdown.cancel();
+        stopped(&c).await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let fresh = b
+            .attach(Some(&empty.id), 3, tx, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_ne!(fresh.id, empty.id);
+        let got = texts(&mut rx);
+        assert_eq!(got.len(), 1, "no 4006 dance: {got:?}");
+        assert!(got[0].contains("\"resumed\":false"), "{got:?}");
     }
 }
