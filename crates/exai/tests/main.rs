@@ -20,3 +20,4 @@ mod tasks;
 mod tasks_replicas;
 mod workflow;
 mod ws;
+mod ws_replicas;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use exai_sim::{Delay, Recorded, Script, SimHandle};
@@ -87,7 +87,7 @@ impl DaemonProc {
 }
 
 /// An `exai shim` child driven over stdio; a reader task hands over every stdout line as JSON.
-struct Shim {
+pub(crate) struct Shim {
     _child: Child,
     stdin: ChildStdin,
     lines: mpsc::UnboundedReceiver<Value>,
@@ -95,7 +95,7 @@ struct Shim {
 }
 
 impl Shim {
-    async fn start(url: &str) -> Self {
+    pub(crate) async fn start(url: &str) -> Self {
         Self::start_with(url, &[], &[], Stdio::inherit()).await.0
     }
 
@@ -157,7 +157,7 @@ impl Shim {
             .expect("the shim closed its output")
     }
 
-    async fn start_call(&mut self, id: i64, tool: &str, args: Value, progress: bool) {
+    pub(crate) async fn start_call(&mut self, id: i64, tool: &str, args: Value, progress: bool) {
         let mut params = json!({"name": tool, "arguments": args});
         if progress {
             params["_meta"] = json!({"progressToken": format!("p{id}")});
@@ -167,7 +167,7 @@ impl Shim {
     }
 
     /// The reply to `id` within `within`, and the progress messages for it that arrived first.
-    async fn reply(&mut self, id: i64, within: Duration) -> (Vec<String>, Value) {
+    pub(crate) async fn reply(&mut self, id: i64, within: Duration) -> (Vec<String>, Value) {
         let deadline = Instant::now() + within;
         let mut progress = Vec::new();
         loop {
@@ -181,7 +181,7 @@ impl Shim {
         }
     }
 
-    async fn call(&mut self, id: i64, tool: &str, args: Value, progress: bool) -> (Vec<String>, Value) {
+    pub(crate) async fn call(&mut self, id: i64, tool: &str, args: Value, progress: bool) -> (Vec<String>, Value) {
         self.start_call(id, tool, args, progress).await;
         self.reply(id, Duration::from_secs(20)).await
     }
@@ -203,14 +203,14 @@ impl Shim {
     }
 }
 
-fn text(reply: &Value) -> String {
+pub(crate) fn text(reply: &Value) -> String {
     reply["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
 }
 
-fn chat(prompt: &str) -> Value {
+pub(crate) fn chat(prompt: &str) -> Value {
     json!({"prompt": prompt, "model": "glm-4.6"})
 }
 
@@ -456,25 +456,28 @@ async fn without_a_daemon_the_shim_says_how_to_start_one() {
 
 /// A TCP relay between the shim and the daemon that the test can cut (dropping every connection through it) and
 /// close to new connections: a network drop with the daemon still running.
-struct Relay {
-    port: u16,
+pub(crate) struct Relay {
+    pub(crate) port: u16,
     cut: watch::Sender<u64>,
     open: Arc<AtomicBool>,
+    target: Arc<AtomicU16>,
 }
 
 impl Relay {
-    async fn start(target: u16) -> Self {
+    pub(crate) async fn start(target: u16) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (cut, _) = watch::channel(0u64);
         let open = Arc::new(AtomicBool::new(true));
-        let (cuts, accepting) = (cut.clone(), open.clone());
+        let target = Arc::new(AtomicU16::new(target));
+        let (cuts, accepting, to) = (cut.clone(), open.clone(), target.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
                     continue; // dropped: the shim sees the connection close before hello_ack
                 }
                 let mut cut = cuts.subscribe();
+                let target = to.load(Ordering::SeqCst);
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
                         return;
@@ -486,17 +489,27 @@ impl Relay {
                 });
             }
         });
-        Self { port, cut, open }
+        Self {
+            port,
+            cut,
+            open,
+            target,
+        }
     }
 
     /// Drops every connection through the relay and refuses new ones until [`Relay::reopen`].
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.open.store(false, Ordering::SeqCst);
         self.cut.send_modify(|n| *n += 1);
     }
 
-    fn reopen(&self) {
+    pub(crate) fn reopen(&self) {
         self.open.store(true, Ordering::SeqCst);
+    }
+
+    /// New connections go to `port` (as a load balancer would send a reconnect to another replica).
+    pub(crate) fn retarget(&self, port: u16) {
+        self.target.store(port, Ordering::SeqCst);
     }
 }
 

@@ -22,11 +22,11 @@ async fn daemon(sim: &SimHandle, extra: &[(&str, &str)]) -> Daemon {
     Daemon::start(&env, &[]).await
 }
 
-fn slow(sim: &SimHandle, text: &str, ttft_ms: u64) {
+pub(crate) fn slow(sim: &SimHandle, text: &str, ttft_ms: u64) {
     sim.push_script("glm-4.6", Script::reply(text).with_ttft_ms(Delay::Fixed(ttft_ms)));
 }
 
-struct Client {
+pub(crate) struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
@@ -46,7 +46,7 @@ impl Client {
     }
 
     /// Connects and says hello; returns the client and the `hello_ack`.
-    async fn hello(d: &Daemon, hello: Value) -> (Self, Value) {
+    pub(crate) async fn hello(d: &Daemon, hello: Value) -> (Self, Value) {
         let mut c = Self::connect(d).await;
         c.send(hello).await;
         let ack = c.frame().await;
@@ -54,7 +54,7 @@ impl Client {
         (c, ack)
     }
 
-    async fn send(&mut self, frame: Value) {
+    pub(crate) async fn send(&mut self, frame: Value) {
         self.send_text(frame.to_string()).await;
     }
 
@@ -82,14 +82,14 @@ impl Client {
         }
     }
 
-    async fn frame(&mut self) -> Value {
+    pub(crate) async fn frame(&mut self) -> Value {
         match self.next().await {
             Next::Frame(v) => v,
             closed => panic!("expected a frame, got {closed:?}"),
         }
     }
 
-    async fn closed(&mut self) -> (u16, String) {
+    pub(crate) async fn closed(&mut self) -> (u16, String) {
         loop {
             match self.next().await {
                 Next::Frame(_) => {}
@@ -106,7 +106,7 @@ impl Client {
     }
 
     /// The frames of call `id` up to and including its final one.
-    async fn collect(&mut self, id: &str) -> Vec<Value> {
+    pub(crate) async fn collect(&mut self, id: &str) -> Vec<Value> {
         let mut frames = Vec::new();
         loop {
             let f = self.frame().await;

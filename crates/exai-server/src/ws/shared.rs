@@ -11,6 +11,13 @@ pub(super) const SESSION_SCOPE: &str = "ws-session";
 /// How often a replica rewrites the holder records of the sessions attached to it.
 pub(super) const REFRESH: Duration = Duration::from_secs(10);
 
+/// Scope of the replicas' heartbeats: name = replica id; a replica whose record lapsed has stopped.
+pub(super) const REPLICA_SCOPE: &str = "ws-replica";
+
+/// How often a replica says it is alive, and how long after its last word it counts as stopped.
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(1);
+pub(super) const HEARTBEAT_LAPSE: Duration = Duration::from_secs(4);
+
 /// How often a session polls the store: for frames of calls running on another replica (attached sessions that
 /// came from elsewhere) and for cancels aimed at its own calls (detached sessions with calls running).
 pub(super) const POLL: Duration = Duration::from_millis(400);

@@ -4,6 +4,7 @@
 //! Across replicas (see `shared` and docs/ws-protocol.md): the replica holding a session says so in the store;
 //! frames kept while no client is attached go to the store, so whichever replica the client resumes on delivers
 //! them; calls keep running where they started and their results reach the new replica through the store.
+//! `ctx`: this replica's store operations for sessions. `peers`: heartbeat, refresh, polling another replica.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::frames;
-use super::shared::{self, Holder, KeptBody};
+use super::shared::{self, KeptBody};
+use ctx::Ctx;
+
+mod ctx;
+mod peers;
+#[cfg(test)]
+mod tests;
 
 /// What a frame is to the session: progress is dropped while no client is attached; `stream_complete` and final
 /// frames are kept for the next connection.
@@ -39,63 +46,6 @@ pub(super) enum Out {
 impl Out {
     pub(super) fn live(text: String) -> Self {
         Self::Text { text, kind: Kind::Live }
-    }
-}
-
-/// What every session of this replica needs from outside: the store the replicas share and who this replica is.
-struct Ctx {
-    store: Arc<dyn Store>,
-    replica: String,
-    seq: AtomicU64,
-    grace: Duration,
-    /// How long a session resumed from another replica polls for that replica's results (longest call deadline
-    /// plus a margin).
-    poll_window: Duration,
-}
-
-impl Ctx {
-    /// Counts and logs a failed store operation; the session carries on with what it has in memory.
-    fn failed(&self, op: &'static str, session: &str, e: &dyn std::fmt::Display) {
-        metrics::counter!("exai_ws_store_failures_total", "op" => op).increment(1);
-        tracing::warn!(%session, op, error = %e, "websocket session store operation failed");
-    }
-
-    /// The holder record of session `id`, `None` when there is none (or it cannot be read).
-    async fn holder(&self, id: &str) -> Option<Holder> {
-        match self.store.shared(shared::SESSION_SCOPE, id, now_ms()).await {
-            Ok(record) => record.and_then(|r| Holder::decode(&r.body)),
-            Err(e) => {
-                self.failed("read_holder", id, &e);
-                None
-            }
-        }
-    }
-
-    /// Says in the store that this replica holds session `id`, for the grace period past the next refresh.
-    async fn claim(&self, id: &str) {
-        let body = Holder {
-            replica: self.replica.clone(),
-        }
-        .encode();
-        let lapse = self.grace + 2 * shared::REFRESH;
-        let expires = now_ms() + lapse.as_millis() as i64;
-        if let Err(e) = self.store.put_shared(shared::SESSION_SCOPE, id, &body, expires).await {
-            self.failed("claim", id, &e);
-        }
-    }
-
-    /// Removes and returns session `id`'s kept frames in the store, oldest first (none when the store fails).
-    async fn take_kept(&self, id: &str) -> Vec<(String, KeptBody)> {
-        match self.store.take_shared(&shared::pending_scope(id), now_ms()).await {
-            Ok(records) => records
-                .into_iter()
-                .filter_map(|r| KeptBody::decode(&r.body).map(|b| (r.name, b)))
-                .collect(),
-            Err(e) => {
-                self.failed("take_kept", id, &e);
-                Vec::new()
-            }
-        }
     }
 }
 
@@ -132,6 +82,8 @@ struct State {
     resuming: u32,
     /// Set while the session polls the store for results of calls another replica runs for it.
     remote_until: Option<Instant>,
+    /// Whether the task writing kept frames to the store is running.
+    flushing: bool,
 }
 
 struct Kept {
@@ -146,6 +98,8 @@ struct Kept {
 enum StoreCopy {
     /// None: the write failed, or the frame came while a resume here was collecting.
     None,
+    /// Waiting for the session's one writer (one at a time, so the store gets them in delivery order).
+    Queued,
     Writing,
     /// Written while a resume here was collecting (which may have missed it).
     Written,
@@ -184,6 +138,7 @@ impl Sessions {
             shutdown,
         });
         tokio::spawn(Arc::clone(&sessions).refresh());
+        tokio::spawn(Arc::clone(&sessions).heartbeat());
         sessions
     }
 
@@ -221,11 +176,27 @@ impl Sessions {
             return self.create(conn, tx, kick).await;
         };
         let local = lock(&self.map).get(id).cloned();
-        let holder = self.ctx.holder(id).await;
+        let elsewhere = self
+            .ctx
+            .holder(id)
+            .await
+            .map(|h| h.replica)
+            .filter(|r| *r != self.ctx.replica);
+        let stopped = match &elsewhere {
+            Some(replica) => !self.ctx.alive(replica).await,
+            None => false,
+        };
+        if stopped && local.is_none() && !self.ctx.has_kept(id).await {
+            // Nothing finished there to hand over: a new session says at once that its calls are lost.
+            if let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, id).await {
+                self.ctx.failed("release", id, &e);
+            }
+            return self.create(conn, tx, kick).await;
+        }
         let session = match local {
             Some(session) => session,
             // Held by another replica: it goes on here under the same id (resuming is never refused by the cap).
-            None if holder.as_ref().is_some_and(|h| h.replica != self.ctx.replica) => {
+            None if elsewhere.is_some() => {
                 let mut map = lock(&self.map);
                 let session = Arc::clone(
                     map.entry(id.to_owned())
@@ -236,8 +207,14 @@ impl Sessions {
             }
             None => return self.create(conn, tx, kick).await,
         };
-        let from = holder.filter(|h| h.replica != self.ctx.replica).map(|h| h.replica);
-        session.resume(from, conn, tx, kick).await;
+        let from = elsewhere.clone().filter(|_| !stopped);
+        if let Some(from) = session.resume(from, conn, tx, kick).await {
+            tokio::spawn(Arc::clone(self).poll_remote(Arc::clone(&session), from));
+        }
+        if stopped && let Some(replica) = &elsewhere {
+            // Its calls stopped with it: the client gets what had finished there, then learns the rest is lost.
+            self.lose(&session, replica).await;
+        }
         Ok(session)
     }
 
@@ -330,46 +307,17 @@ impl Sessions {
                     moved = true;
                 } else {
                     tracing::info!(session = %session.id, calls, "websocket session expired");
-                    session.ended.cancel();
                     if holder.is_some()
                         && let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, &session.id).await
                     {
                         self.ctx.failed("release", &session.id, &e);
                     }
+                    session.ended.cancel();
                     return;
                 }
             }
             if moved && lock(&session.state).calls.is_empty() {
                 return;
-            }
-        }
-    }
-
-    /// Every `REFRESH`, keeps the holder records of the sessions attached here alive; a session another replica
-    /// has claimed since (its client resumed there) has its connection here closed with 4005.
-    async fn refresh(self: Arc<Self>) {
-        let mut tick = tokio::time::interval_at(Instant::now() + shared::REFRESH, shared::REFRESH);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = self.shutdown.cancelled() => return,
-            }
-            let attached: Vec<Arc<Session>> = lock(&self.map)
-                .values()
-                .filter(|s| lock(&s.state).conn.is_some())
-                .cloned()
-                .collect();
-            for session in attached {
-                match self.ctx.holder(&session.id).await {
-                    Some(holder) if holder.replica != self.ctx.replica => {
-                        tracing::info!(session = %session.id, replica = %holder.replica,
-                            "websocket session resumed on another replica; closing its connection here");
-                        if let Some(conn) = &lock(&session.state).conn {
-                            conn.kick.cancel();
-                        }
-                    }
-                    _ => self.ctx.claim(&session.id).await,
-                }
             }
         }
     }
@@ -385,14 +333,14 @@ impl Session {
     /// Attaches connection `conn` (closing any other connection of this session here): queues the `hello_ack`,
     /// then every kept frame — from memory and from the store — oldest first. `from` is the replica that held the
     /// session until now, when not this one: its calls may still be running, so the session polls for their
-    /// results.
+    /// results: returns that replica when a poller should start.
     async fn resume(
         self: &Arc<Self>,
         from: Option<String>,
         conn: u64,
         tx: UnboundedSender<Out>,
         kick: CancellationToken,
-    ) {
+    ) -> Option<String> {
         {
             let mut state = lock(&self.state);
             if let Some(old) = state.conn.take() {
@@ -418,7 +366,7 @@ impl Session {
                         state.claimed.insert(kept.name.clone());
                     }
                     StoreCopy::Written => orphans.push(kept.name.clone()),
-                    StoreCopy::None => {}
+                    StoreCopy::None | StoreCopy::Queued => {}
                 }
             }
             let mut frames: BTreeMap<String, (String, bool)> = BTreeMap::new();
@@ -449,38 +397,7 @@ impl Session {
         for name in orphans {
             self.unkeep(&name).await;
         }
-        if poll {
-            tokio::spawn(Arc::clone(self).poll_remote());
-        }
-    }
-
-    /// While attached and within its window, delivers the frames other replicas keep in the store for this
-    /// session (results of calls that were running there when the client moved).
-    async fn poll_remote(self: Arc<Self>) {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(shared::POLL) => {}
-                () = self.ended.cancelled() => return,
-            }
-            let attached = {
-                let mut state = lock(&self.state);
-                if state.remote_until.is_none_or(|until| Instant::now() >= until) {
-                    state.remote_until = None;
-                    return;
-                }
-                state.conn.is_some() && state.resuming == 0
-            };
-            if !attached {
-                continue;
-            }
-            for (name, body) in self.ctx.take_kept(&self.id).await {
-                if lock(&self.state).claimed.remove(&name) {
-                    continue;
-                }
-                let kind = if body.is_final { Kind::Final } else { Kind::Keep };
-                self.deliver(body.frame, kind);
-            }
-        }
+        from.filter(|_| poll)
     }
 
     /// Sends a frame to the attached connection, or keeps it (unless `Live`) for the next one.
@@ -524,12 +441,9 @@ impl Session {
         let seq = self.ctx.seq.fetch_add(1, Ordering::Relaxed);
         let name = shared::kept_name(now_ms(), &self.ctx.replica, seq);
         let writing = state.resuming == 0;
-        if writing {
-            let body = KeptBody {
-                is_final,
-                frame: text.clone(),
-            };
-            tokio::spawn(Arc::clone(self).store_kept(name.clone(), body.encode()));
+        if writing && !state.flushing {
+            state.flushing = true;
+            tokio::spawn(Arc::clone(self).flush());
         }
         if state.pending.len() >= shared::MAX_KEPT_IN_MEMORY
             && let Some(dropped) = state.pending.pop_front()
@@ -540,13 +454,38 @@ impl Session {
             name,
             text,
             is_final,
-            copy: if writing { StoreCopy::Writing } else { StoreCopy::None },
+            copy: if writing { StoreCopy::Queued } else { StoreCopy::None },
         });
+    }
+
+    /// Writes the queued kept frames to the store, one at a time and oldest first, so that a replica taking them
+    /// meanwhile never gets a later frame without the earlier ones.
+    async fn flush(self: Arc<Self>) {
+        loop {
+            let next = {
+                let mut state = lock(&self.state);
+                match state.pending.iter_mut().find(|k| k.copy == StoreCopy::Queued) {
+                    Some(kept) => {
+                        kept.copy = StoreCopy::Writing;
+                        let body = KeptBody {
+                            is_final: kept.is_final,
+                            frame: kept.text.clone(),
+                        };
+                        (kept.name.clone(), body.encode())
+                    }
+                    None => {
+                        state.flushing = false;
+                        return;
+                    }
+                }
+            };
+            self.store_kept(next.0, next.1).await;
+        }
     }
 
     /// Writes one kept frame to the store; once there, the memory copy goes (a failed write leaves it in memory,
     /// where only a resume on this replica finds it).
-    async fn store_kept(self: Arc<Self>, name: String, body: String) {
+    async fn store_kept(&self, name: String, body: String) {
         let lapse = self.ctx.grace + shared::PENDING_MARGIN;
         let expires = now_ms() + lapse.as_millis() as i64;
         let scope = shared::pending_scope(&self.id);
@@ -656,172 +595,5 @@ impl Session {
 
     pub(super) fn running(&self) -> usize {
         lock(&self.state).calls.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use exai_store::SqliteStore;
-    use tokio::sync::mpsc;
-
-    fn texts(rx: &mut mpsc::UnboundedReceiver<Out>) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Ok(Out::Text { text, .. }) = rx.try_recv() {
-            out.push(text);
-        }
-        out
-    }
-
-    async fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-        Arc::new(SqliteStore::open(dir.path()).await.unwrap())
-    }
-
-    fn sessions(max: usize, grace: Duration, store: &Arc<dyn Store>) -> Arc<Sessions> {
-        let window = Duration::from_secs(30);
-        Sessions::new(max, grace, window, Arc::clone(store), CancellationToken::new())
-    }
-
-    /// Waits (bounded) until session `id` has `n` kept frames in the store.
-    async fn stored(store: &Arc<dyn Store>, id: &str, n: usize) {
-        for _ in 0..100 {
-            let records = store.take_shared(&shared::pending_scope(id), now_ms()).await.unwrap();
-            let count = records.len();
-            for r in records {
-                store
-                    .put_shared(&shared::pending_scope(id), &r.name, &r.body, r.expires_at_ms)
-                    .await
-                    .unwrap();
-            }
-            if count >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("{n} kept frames never reached the store");
-    }
-
-    #[tokio::test]
-    async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let sessions = sessions(1, Duration::from_secs(60), &store);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
-        assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
-        let (tx2, _rx2) = mpsc::unbounded_channel();
-        let refused = sessions
-            .attach(None, 2, tx2, CancellationToken::new())
-            .await
-            .err()
-            .unwrap();
-        assert!(refused.contains("EXAI_WS_MAX_SESSIONS"), "{refused}");
-        drop(rx);
-        sessions.detach(&s, 1);
-        s.deliver("progress".into(), Kind::Live);
-        s.deliver("done".into(), Kind::Keep);
-        s.deliver("result".into(), Kind::Final);
-        // The resume may come while the store writes are under way: each frame still arrives exactly once.
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let again = sessions
-            .attach(Some(&s.id), 3, tx, CancellationToken::new())
-            .await
-            .unwrap();
-        assert_eq!(again.id, s.id);
-        let got = texts(&mut rx);
-        assert!(
-            got[0].contains("\"resumed\":true") && got[0].contains("\"pending\":1"),
-            "{got:?}"
-        );
-        assert_eq!(&got[1..], ["done", "result"]);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let left = store
-            .take_shared(&shared::pending_scope(&s.id), now_ms())
-            .await
-            .unwrap();
-        assert_eq!(left, [], "no store copy is left to deliver twice");
-    }
-
-    #[tokio::test]
-    async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_calls() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let sessions = sessions(4, Duration::from_secs(1), &store);
-        let (tx, _rx) = mpsc::unbounded_channel();
-        let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
-        assert!(
-            store
-                .shared(shared::SESSION_SCOPE, &s.id, now_ms())
-                .await
-                .unwrap()
-                .is_some()
-        );
-        let call = s.begin_call("\"r1\"").unwrap();
-        assert!(s.begin_call("\"r1\"").is_none());
-        sessions.detach(&s, 1);
-        tokio::time::timeout(Duration::from_secs(10), call.cancelled())
-            .await
-            .expect("the call is cancelled when the grace period ends");
-        assert_eq!(sessions.len(), 0);
-        assert_eq!(
-            store.shared(shared::SESSION_SCOPE, &s.id, now_ms()).await.unwrap(),
-            None
-        );
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        sessions
-            .attach(Some(&s.id), 2, tx, CancellationToken::new())
-            .await
-            .unwrap();
-        assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
-    }
-
-    #[tokio::test]
-    async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let a = sessions(4, Duration::from_secs(1), &store);
-        let b = sessions(4, Duration::from_secs(1), &store);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
-        let running = s.begin_call("\"late\"").unwrap();
-        let cancelled = s.begin_call("\"stop\"").unwrap();
-        drop(rx);
-        a.detach(&s, 1);
-        s.deliver("done".into(), Kind::Keep);
-        s.deliver("result".into(), Kind::Final);
-        stored(&store, &s.id, 2).await;
-
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
-        assert_eq!(moved.id, s.id);
-        let got = texts(&mut rx);
-        assert!(
-            got[0].contains("\"resumed\":true") && got[0].contains("\"pending\":1"),
-            "{got:?}"
-        );
-        assert_eq!(&got[1..], ["done", "result"]);
-
-        // A cancel sent to B reaches the call on A; A's grace period ends without cancelling the other call.
-        moved.cancel_elsewhere("\"stop\"");
-        tokio::time::timeout(Duration::from_secs(10), cancelled.cancelled())
-            .await
-            .expect("the cancel mark reaches replica A");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(!running.is_cancelled(), "a call of a moved session runs to its end");
-        assert_eq!(a.len(), 0, "replica A let the session go");
-
-        // The call finishing on A: its frames reach the client on B.
-        s.end_call("\"late\"");
-        s.deliver("late done".into(), Kind::Keep);
-        s.deliver("late result".into(), Kind::Final);
-        let mut late = Vec::new();
-        for _ in 0..100 {
-            late.extend(texts(&mut rx));
-            if late.len() >= 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(late, ["late done", "late result"]);
     }
 }
