@@ -156,6 +156,11 @@ pub const METRICS: &[Metric] = &[
         "Live sessions, by transport (ws: daemon-protocol sessions; http: MCP legacy sessions, sampled every 2 s).",
     ),
     m(
+        "exai_session_store_errors_total",
+        Kind::Counter,
+        "Failed or timed-out store calls for shared MCP legacy sessions, by op (load, store, delete, check, refresh).",
+    ),
+    m(
         "exai_execution_records_failed_total",
         Kind::Counter,
         "Tool calls that could not be written to the tool_executions table.",

@@ -17,7 +17,7 @@ use crate::support::Daemon;
 type Client = rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>;
 
 /// The test database URL; `None` (skip) only outside CI.
-fn database_url() -> Option<String> {
+pub(crate) fn database_url() -> Option<String> {
     match std::env::var("EXAI_TEST_DATABASE_URL") {
         Ok(url) => Some(url),
         Err(_) if std::env::var_os("CI").is_some() => panic!("EXAI_TEST_DATABASE_URL must be set in CI"),
@@ -30,9 +30,9 @@ fn database_url() -> Option<String> {
 
 /// Drops the test's schema when the test ends, passed or failed (on a thread of its own: a panicking test's
 /// runtime cannot be used any more).
-struct DropSchema {
-    url: String,
-    schema: String,
+pub(crate) struct DropSchema {
+    pub(crate) url: String,
+    pub(crate) schema: String,
 }
 
 impl Drop for DropSchema {
@@ -58,7 +58,7 @@ impl Drop for DropSchema {
 }
 
 /// A replica on `sim` whose store is `database_url`.
-async fn replica(sim: &SimHandle, database_url: &str) -> Daemon {
+pub(crate) async fn replica(sim: &SimHandle, database_url: &str) -> Daemon {
     let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
     let env = [
         ("GLM_BASE_URL", glm.as_str()),
