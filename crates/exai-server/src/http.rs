@@ -274,7 +274,72 @@ pub async fn serve_monitoring(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::*;
+    use exai_core::config::{Config, MapEnv, ToolSelection};
+    use exai_core::tools::{Profile, Registry};
+
+    /// The daemon on a port of its own with its SQLite store in `dir`; returns the `/mcp` URL and the store.
+    async fn daemon(dir: &std::path::Path) -> (String, Arc<exai_store::SqliteStore>, CancellationToken) {
+        let store = Arc::new(exai_store::SqliteStore::open(dir).await.unwrap());
+        let config = Config::load(&MapEnv::default(), None, &[]).unwrap();
+        let tools = ToolSelection {
+            profile: Profile::Full,
+            enabled: vec![],
+            disabled: vec![],
+        };
+        let app = App::new(config, Arc::clone(&store) as _, Registry::select(&tools, false));
+        let (listener, addr) = bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve(listener, app, Exporter::default(), shutdown.clone()));
+        (format!("http://{addr}/mcp"), store, shutdown)
+    }
+
+    #[tokio::test]
+    async fn a_delete_that_cannot_remove_the_session_record_fails_and_is_counted() {
+        let recorder = crate::prometheus::builder().unwrap().build_recorder();
+        let metrics = recorder.handle();
+        let _local = ::metrics::set_default_local_recorder(&recorder);
+        let dir = tempfile::tempdir().unwrap();
+        let (url, store, shutdown) = daemon(dir.path()).await;
+        let client = reqwest::Client::new();
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+            "capabilities": {}, "clientInfo": {"name": "unit", "version": "1"}}});
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(init.to_string())
+            .send()
+            .await
+            .unwrap();
+        let session = resp.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let delete = || {
+            client
+                .delete(&url)
+                .header("mcp-session-id", &session)
+                .header("mcp-protocol-version", "2025-11-25")
+                .send()
+        };
+
+        store.close().await;
+        let failed = delete().await.unwrap();
+        assert_eq!(
+            failed.status(),
+            503,
+            "the record is still there: the DELETE must not claim success"
+        );
+        let body: serde_json::Value = failed.json().await.unwrap();
+        assert_eq!(body["error"], "session_store_unavailable", "{body}");
+        let scraped = metrics.render();
+        assert!(
+            scraped.contains("exai_session_store_errors_total{op=\"delete\"} 1"),
+            "{scraped}"
+        );
+        // A retry fails the same way while the store is down (closing an unknown session here is a no-op, so a retry
+        // once the store answers removes the record and gets 204).
+        assert_eq!(delete().await.unwrap().status(), 503, "the store is still closed");
+        shutdown.cancel();
+    }
 
     #[test]
     fn constant_time_eq_matches_only_equal_inputs() {

@@ -191,7 +191,7 @@ async fn a_session_opened_on_one_replica_is_served_by_another_and_a_delete_ends_
     // DELETE on B: gone on B, on A (which held it in memory) and on C (which never saw it).
     assert_eq!(delete(&b, &id).await, 204);
     for (name, replica) in [("B", &b), ("A", &a), ("C", &c)] {
-        let (status, reply) = ask(replica, &id, "tools/list", json!({})).await;
+        let (status, _) = ask(replica, &id, "tools/list", json!({})).await;
         assert_eq!(status, 404, "a deleted session is gone on {name} (HTTP {status})");
     }
     // The other session is untouched.
