@@ -161,6 +161,11 @@ pub const METRICS: &[Metric] = &[
         "Store operations of WebSocket sessions that failed, by operation (claim, read_holder, keep, take_kept, …); kept frames then stay in memory.",
     ),
     m(
+        "exai_session_store_errors_total",
+        Kind::Counter,
+        "Failed or timed-out store calls for shared MCP legacy sessions, by op (load, store, delete, check, refresh).",
+    ),
+    m(
         "exai_execution_records_failed_total",
         Kind::Counter,
         "Tool calls that could not be written to the tool_executions table.",

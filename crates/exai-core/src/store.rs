@@ -181,6 +181,15 @@ pub trait Store: Send + Sync + 'static {
         name: &'a str,
         now_ms: i64,
     ) -> BoxFuture<'a, Result<Option<SharedRecord>, StoreError>>;
+    /// Moves the expiry of the live record `scope`/`name` to `expires_at_ms`; false, creating nothing, when the
+    /// record is absent or lapsed before `now_ms` (so a refresh cannot bring back a record another replica deleted).
+    fn touch_shared<'a>(
+        &'a self,
+        scope: &'a str,
+        name: &'a str,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Removes every live record of `scope` and returns them ordered by name; each record goes to one caller
     /// only, however many replicas take at once.
     fn take_shared<'a>(&'a self, scope: &'a str, now_ms: i64) -> BoxFuture<'a, Result<Vec<SharedRecord>, StoreError>>;

@@ -1,6 +1,7 @@
-//! The daemon's HTTP app: MCP Streamable HTTP at `/mcp` (rmcp's service, with Host/Origin allow-lists,
-//! legacy sessions from `http.*` config), a guard that gives bad bodies JSON-RPC errors, optional bearer
-//! auth, the health routes, `/metrics` and the dashboard (`/dashboard`, also on `MONITORING_DASHBOARD_PORT`).
+//! The daemon's HTTP app: MCP Streamable HTTP at `/mcp` (rmcp's service, with Host/Origin allow-lists, legacy
+//! sessions from `http.*` config kept in the store so any replica serves them), a guard that gives bad bodies
+//! JSON-RPC errors, optional bearer auth, the health routes, `/metrics` and the dashboard (`/dashboard`, also on
+//! `MONITORING_DASHBOARD_PORT`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use exai_core::app::App;
 use exai_core::config::Secret;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -25,19 +25,33 @@ use crate::conn_limit::{ConnLimits, LimitedListener};
 use crate::inbound::{self, Decoded, Rejection};
 use crate::prometheus::Exporter;
 use crate::routes::{admin, dashboard, health, metrics};
+use crate::session_store::SessionRecords;
+use crate::shared_sessions::SharedSessions;
 use crate::tasks::Tasks;
 
 /// The whole daemon app, ready to serve (or to drive with `oneshot` in tests); `exporter` serves `/metrics`.
 pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) -> Router {
-    app_router(app, exporter, shutdown, Arc::new(LocalSessionManager::default()))
+    let records = session_records(&app);
+    let sessions = Arc::new(SharedSessions::new(Arc::clone(&records)));
+    app_router(app, exporter, shutdown, sessions, records)
 }
 
-/// The daemon app with `sessions` holding its legacy (2025-era) MCP sessions.
+/// The legacy sessions' records in the app's store, each call bounded by `timeouts.database_secs`.
+fn session_records(app: &App) -> Arc<SessionRecords> {
+    Arc::new(SessionRecords::new(
+        Arc::clone(&app.store),
+        app.config.timeouts.database,
+    ))
+}
+
+/// The daemon app with `sessions` holding its legacy (2025-era) MCP sessions, whose records are `records` (in the
+/// store, so that any replica sharing it, or this one after a restart, can carry a session on).
 fn app_router(
     app: Arc<App>,
     exporter: Exporter,
     shutdown: CancellationToken,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<SharedSessions>,
+    records: Arc<SessionRecords>,
 ) -> Router {
     let http = &app.config.http;
     let mut mcp_config = StreamableHttpServerConfig::default()
@@ -47,6 +61,7 @@ fn app_router(
         .with_allowed_hosts(http.allowed_hosts.clone())
         .with_allowed_origins(http.allowed_origins.clone())
         .with_cancellation_token(shutdown.child_token());
+    mcp_config.session_store = Some(Arc::clone(&records) as _);
     if http.allowed_hosts.is_empty() {
         mcp_config = mcp_config.disable_allowed_hosts();
     }
@@ -68,10 +83,13 @@ fn app_router(
         sessions,
         mcp_config,
     );
-    let limit = app.config.limits.max_request_bytes;
+    let guard = Guard {
+        limit: app.config.limits.max_request_bytes,
+        records,
+    };
     let mut mcp_routes = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn_with_state(limit, guard_mcp_request));
+        .layer(middleware::from_fn_with_state(Arc::new(guard), guard_mcp_request));
     let mut admin_routes = Router::new()
         .route("/admin/reset-circuits", post(admin::reset_circuits))
         .with_state(Arc::clone(&app));
@@ -127,14 +145,33 @@ async fn require_bearer(State(token): State<Arc<Secret>>, request: Request, next
     }
 }
 
+/// What [`guard_mcp_request`] needs: the body limit, and the session records to learn whether a DELETE removed one.
+struct Guard {
+    limit: usize,
+    records: Arc<SessionRecords>,
+}
+
 /// Answers bad POST bodies before they reach rmcp, whose replies are plain text with odd statuses (415 for
 /// malformed JSON): an oversize body gets 413 and bad JSON-RPC gets 400, each with a JSON-RPC error body
 /// naming the problem. Also answers a successful session DELETE with 204 rather than rmcp's 202, which
-/// the official Python SDK reports as a failed termination.
-async fn guard_mcp_request(State(limit): State<usize>, request: Request, next: Next) -> Response {
+/// the official Python SDK reports as a failed termination, and with 503 when the session's shared record could
+/// not be removed (rmcp would say 202 although other replicas could still serve the session; a retry works).
+async fn guard_mcp_request(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let limit = guard.limit;
     if request.method() == Method::DELETE {
+        let session = request
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut response = next.run(request).await;
         if response.status() == StatusCode::ACCEPTED {
+            if session.is_some_and(|id| guard.records.take_undeleted(&id)) {
+                let message = "the session was closed on this replica but its shared record could not be removed \
+                               (the store failed), so other replicas may still serve it: retry the DELETE";
+                let body = json!({ "error": "session_store_unavailable", "message": message });
+                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+            }
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
         return response;
@@ -196,9 +233,10 @@ pub async fn serve(
         l.max_connections.get() as usize,
         l.max_connections_per_ip.get() as usize,
     );
-    let sessions = Arc::new(LocalSessionManager::default());
+    let records = session_records(&app);
+    let sessions = Arc::new(SharedSessions::new(Arc::clone(&records)));
     tokio::spawn(count_sessions(Arc::clone(&sessions), shutdown.clone()));
-    let router = app_router(app, exporter, shutdown.clone(), sessions);
+    let router = app_router(app, exporter, shutdown.clone(), sessions, records);
     axum::serve(LimitedListener::new(listener, limits), router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -207,11 +245,11 @@ pub async fn serve(
 /// How often the legacy session count is sampled.
 const SESSIONS_SAMPLED_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Keeps `exai_open_sessions{transport="http"}` at the number of live legacy MCP sessions (rmcp creates and expires
-/// them itself, so they are counted by looking) until `shutdown` fires.
-async fn count_sessions(sessions: Arc<LocalSessionManager>, shutdown: CancellationToken) {
+/// Keeps `exai_open_sessions{transport="http"}` at the number of legacy MCP sessions this replica holds in memory
+/// (rmcp creates and expires them itself, so they are counted by looking) until `shutdown` fires.
+async fn count_sessions(sessions: Arc<SharedSessions>, shutdown: CancellationToken) {
     loop {
-        let open = sessions.sessions.read().await.len();
+        let open = sessions.open().await;
         ::metrics::gauge!("exai_open_sessions", "transport" => "http").set(open as f64);
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -236,7 +274,72 @@ pub async fn serve_monitoring(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::*;
+    use exai_core::config::{Config, MapEnv, ToolSelection};
+    use exai_core::tools::{Profile, Registry};
+
+    /// The daemon on a port of its own with its SQLite store in `dir`; returns the `/mcp` URL and the store.
+    async fn daemon(dir: &std::path::Path) -> (String, Arc<exai_store::SqliteStore>, CancellationToken) {
+        let store = Arc::new(exai_store::SqliteStore::open(dir).await.unwrap());
+        let config = Config::load(&MapEnv::default(), None, &[]).unwrap();
+        let tools = ToolSelection {
+            profile: Profile::Full,
+            enabled: vec![],
+            disabled: vec![],
+        };
+        let app = App::new(config, Arc::clone(&store) as _, Registry::select(&tools, false));
+        let (listener, addr) = bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve(listener, app, Exporter::default(), shutdown.clone()));
+        (format!("http://{addr}/mcp"), store, shutdown)
+    }
+
+    #[tokio::test]
+    async fn a_delete_that_cannot_remove_the_session_record_fails_and_is_counted() {
+        let recorder = crate::prometheus::builder().unwrap().build_recorder();
+        let metrics = recorder.handle();
+        let _local = ::metrics::set_default_local_recorder(&recorder);
+        let dir = tempfile::tempdir().unwrap();
+        let (url, store, shutdown) = daemon(dir.path()).await;
+        let client = reqwest::Client::new();
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+            "capabilities": {}, "clientInfo": {"name": "unit", "version": "1"}}});
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(init.to_string())
+            .send()
+            .await
+            .unwrap();
+        let session = resp.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let delete = || {
+            client
+                .delete(&url)
+                .header("mcp-session-id", &session)
+                .header("mcp-protocol-version", "2025-11-25")
+                .send()
+        };
+
+        store.close().await;
+        let failed = delete().await.unwrap();
+        assert_eq!(
+            failed.status(),
+            503,
+            "the record is still there: the DELETE must not claim success"
+        );
+        let body: serde_json::Value = failed.json().await.unwrap();
+        assert_eq!(body["error"], "session_store_unavailable", "{body}");
+        let scraped = metrics.render();
+        assert!(
+            scraped.contains("exai_session_store_errors_total{op=\"delete\"} 1"),
+            "{scraped}"
+        );
+        // A retry fails the same way while the store is down (closing an unknown session here is a no-op, so a retry
+        // once the store answers removes the record and gets 204).
+        assert_eq!(delete().await.unwrap().status(), 503, "the store is still closed");
+        shutdown.cancel();
+    }
 
     #[test]
     fn constant_time_eq_matches_only_equal_inputs() {

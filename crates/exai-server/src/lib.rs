@@ -9,6 +9,7 @@
 //! - `prometheus`: the Prometheus recorder behind `GET /metrics`, with buckets from the metrics list.
 //! - `stdio`: MCP over stdin/stdout.
 //! - `http`: the daemon's axum app: Streamable HTTP at `/mcp`, bearer auth, health routes.
+//! - `session_store`, `shared_sessions`: legacy MCP sessions in the store, served by any replica, deleted everywhere.
 //! - `conn_limit`: total and per-IP connection limits on the daemon's listener.
 //! - `routes`: plain HTTP routes (`/healthz`, `/readyz`, `/metrics`, `/admin/...`).
 //! - `tasks`: the MCP Tasks extension (SEP-2663): model-backed calls as pollable background tasks.
@@ -26,6 +27,8 @@ pub mod inbound;
 pub mod prometheus;
 mod rescue;
 mod routes;
+mod session_store;
+mod shared_sessions;
 pub mod stdio;
 mod tasks;
 pub mod ws;

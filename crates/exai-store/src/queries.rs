@@ -453,6 +453,30 @@ macro_rules! impl_store {
                 .boxed()
             }
 
+            fn touch_shared<'a>(
+                &'a self,
+                scope: &'a str,
+                name: &'a str,
+                expires_at_ms: i64,
+                now_ms: i64,
+            ) -> BoxFuture<'a, Result<bool, StoreError>> {
+                async move {
+                    let done = sqlx::query(
+                        "UPDATE shared_records SET expires_at_ms = $3 \
+                         WHERE scope = $1 AND name = $2 AND expires_at_ms > $4",
+                    )
+                    .bind(scope)
+                    .bind(name)
+                    .bind(expires_at_ms)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(query_err)?;
+                    Ok(done.rows_affected() > 0)
+                }
+                .boxed()
+            }
+
             fn take_shared<'a>(
                 &'a self,
                 scope: &'a str,

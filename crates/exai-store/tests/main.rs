@@ -221,7 +221,7 @@ async fn alerts_and_observations(store: &dyn Store) {
     assert_eq!(store.observations(1).await.unwrap().len(), 1);
 }
 
-/// Shared records: upsert, lapse at their expiry, taken once by scope in name order, deleted, purged.
+/// Shared records: upsert, lapse at their expiry, refreshed only while live, taken once by scope in name order, deleted, purged.
 async fn shared_records(store: &dyn Store) {
     store.put_shared("session", "s1", "{\"v\":1}", 10_000).await.unwrap();
     store.put_shared("session", "s1", "{\"v\":2}", 20_000).await.unwrap();
@@ -232,6 +232,26 @@ async fn shared_records(store: &dyn Store) {
         "lapsed at its expiry"
     );
     assert!(store.shared("other", "s1", 5_000).await.unwrap().is_none());
+    assert!(store.touch_shared("session", "s1", 30_000, 5_000).await.unwrap());
+    assert_eq!(
+        store
+            .shared("session", "s1", 25_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at_ms,
+        30_000
+    );
+    assert!(
+        !store.touch_shared("session", "s1", 90_000, 30_000).await.unwrap(),
+        "a lapsed record is not revived"
+    );
+    assert!(
+        !store.touch_shared("session", "absent", 90_000, 5_000).await.unwrap(),
+        "nothing is created"
+    );
+    assert!(store.shared("session", "absent", 5_000).await.unwrap().is_none());
+    store.put_shared("session", "s1", "{\"v\":2}", 20_000).await.unwrap();
 
     for (name, expires) in [("b", 10_000), ("a", 10_000), ("c", 1_000)] {
         store.put_shared("pending:s1", name, name, expires).await.unwrap();

@@ -9,6 +9,7 @@ mod dashboard;
 mod faults;
 mod fleet;
 mod http;
+mod http_replicas;
 mod loadtest;
 mod metrics;
 mod replicas;

@@ -58,7 +58,7 @@ impl Drop for DropSchema {
 }
 
 /// A replica on `sim` whose store is `database_url`.
-async fn replica(sim: &SimHandle, database_url: &str) -> Daemon {
+pub(crate) async fn replica(sim: &SimHandle, database_url: &str) -> Daemon {
     let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
     let env = [
         ("GLM_BASE_URL", glm.as_str()),

@@ -279,6 +279,15 @@ mod tests {
         ) -> BoxFuture<'a, Result<Option<exai_core::store::SharedRecord>, StoreError>> {
             unimplemented!()
         }
+        fn touch_shared<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: i64,
+            _: i64,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            unimplemented!()
+        }
         fn take_shared<'a>(
             &'a self,
             _: &'a str,
