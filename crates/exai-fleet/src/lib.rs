@@ -213,6 +213,10 @@ impl Fleet for RedisFleet {
     fn pace<'a>(&'a self, limit: &'a str, interval: Duration) -> BoxFuture<'a, Result<Duration, FleetError>> {
         Box::pin(self.next_slot(limit, interval))
     }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), FleetError>> {
+        Box::pin(RedisFleet::ping(self))
+    }
 }
 
 impl SharedCache for RedisFleet {
