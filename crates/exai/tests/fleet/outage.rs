@@ -157,17 +157,19 @@ async fn a_black_hole_redis_costs_the_timeout_once_per_window_and_a_real_one_the
         hole.commands.load(Ordering::SeqCst),
     );
     eprintln!("black hole: {failed} failed asks, {skipped} skipped, {conns} connections with {commands} commands");
-    // Without the window every call would ask twice (global and GLM limits), each waiting out the timeout.
+    // Without the window every call would ask twice (global and GLM limits), each waiting out the timeout: 40
+    // failed asks. With it: the start-up ping, then one probe per window (1 s, then 2 s, ...) while the burst lasts,
+    // a few even on a slow machine. Each failed ask is one connection to the black hole (its set-up commands time out).
     assert!(
-        failed <= 3.0,
+        failed <= 4.0,
         "{failed} Redis asks waited out the timeout for {n} calls (start-up ping plus a probe or two expected)"
     );
     assert!(skipped >= n as f64, "{skipped} asks skipped for {n} calls");
     assert!(
-        (1..=3).contains(&conns),
+        (1..=4).contains(&conns),
         "the black hole saw {conns} connections with commands"
     );
-    assert!(commands <= 12, "the black hole saw {commands} commands for {n} calls");
+    assert!(commands <= 16, "the black hole saw {commands} commands for {n} calls");
 
     let health = fleet_health(&daemon).await;
     assert_eq!(health["configured"], true, "{health}");
