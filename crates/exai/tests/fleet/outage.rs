@@ -159,17 +159,22 @@ async fn a_black_hole_redis_costs_the_timeout_once_per_window_and_a_real_one_the
     eprintln!("black hole: {failed} failed asks, {skipped} skipped, {conns} connections with {commands} commands");
     // Without the window every call would ask twice (global and GLM limits), each waiting out the timeout: 40
     // failed asks. With it: the start-up ping, then one probe per window (1 s, then 2 s, ...) while the burst lasts,
-    // a few even on a slow machine. Each failed ask is one connection to the black hole (its set-up commands time out).
+    // a few even on a slow machine. The black hole sees each failed ask's connection plus the connection manager's
+    // reconnect after it (the set-up commands on each time out): a handful, never one per call.
     assert!(
         failed <= 4.0,
         "{failed} Redis asks waited out the timeout for {n} calls (start-up ping plus a probe or two expected)"
     );
     assert!(skipped >= n as f64, "{skipped} asks skipped for {n} calls");
+    let most = 2 * failed as usize + 2;
     assert!(
-        (1..=4).contains(&conns),
-        "the black hole saw {conns} connections with commands"
+        (1..=most).contains(&conns),
+        "the black hole saw {conns} connections with commands for {failed} failed asks"
     );
-    assert!(commands <= 16, "the black hole saw {commands} commands for {n} calls");
+    assert!(
+        commands <= 3 * conns,
+        "the black hole saw {commands} commands on {conns} connections"
+    );
 
     let health = fleet_health(&daemon).await;
     assert_eq!(health["configured"], true, "{health}");
