@@ -106,6 +106,11 @@ pub const METRICS: &[Metric] = &[
         "Fleet limits that could not be checked because Redis failed, by fleet limit and mode (open: ran on local limits; closed: refused).",
     ),
     m(
+        "exai_fleet_skipped_total",
+        Kind::Counter,
+        "Redis asks skipped because Redis failed moments ago (the skip window), by operation (acquire, pace, ping, cache_get, cache_set); each went to the fallback at once.",
+    ),
+    m(
         "exai_fleet_leases_held",
         Kind::Gauge,
         "Fleet leases this replica holds now, by fleet limit.",
@@ -113,7 +118,7 @@ pub const METRICS: &[Metric] = &[
     m(
         "exai_fleet_failures_total",
         Kind::Counter,
-        "Redis commands of the fleet that failed or timed out, by operation (acquire, renew, release).",
+        "Redis commands of the fleet that failed or timed out, by operation (acquire, pace, ping, renew, release, cache_get, cache_set).",
     ),
     m(
         "exai_cache_hits_total",

@@ -130,9 +130,8 @@ impl RedisFleet {
 
     /// Checks that Redis answers (`PING`) within the timeout.
     pub async fn ping(&self) -> Result<(), FleetError> {
-        let mut conn = self.inner.conn.clone();
         self.inner
-            .bounded("ping", async move {
+            .bounded("ping", |mut conn| async move {
                 redis::cmd("PING").query_async::<String>(&mut conn).await
             })
             .await
@@ -141,24 +140,25 @@ impl RedisFleet {
 
     /// Leases of `limit` held now across the fleet (lapsed ones not counted).
     pub async fn held(&self, limit: &str) -> Result<u32, FleetError> {
-        let mut conn = self.inner.conn.clone();
-        let key = self.inner.key(limit);
-        let script = self.inner.held.clone();
+        let key = &self.inner.key(limit);
+        let script = &self.inner.held;
         self.inner
-            .bounded(
-                "held",
-                async move { script.key(key).invoke_async::<u32>(&mut conn).await },
-            )
+            .bounded("held", |mut conn| async move {
+                script.key(key).invoke_async::<u32>(&mut conn).await
+            })
             .await
     }
 
     async fn next_slot(&self, limit: &str, interval: Duration) -> Result<Duration, FleetError> {
         let inner = &self.inner;
-        let mut conn = inner.conn.clone();
         let mut invocation = inner.pace.key(format!("{}{limit}", inner.options.key_prefix));
         invocation.arg(interval.as_millis().max(1) as u64);
+        let invocation = &invocation;
         let wait_ms: u64 = inner
-            .bounded("pace", async move { invocation.invoke_async(&mut conn).await })
+            .bounded(
+                "pace",
+                |mut conn| async move { invocation.invoke_async(&mut conn).await },
+            )
             .await?;
         Ok(Duration::from_millis(wait_ms))
     }
@@ -168,11 +168,15 @@ impl RedisFleet {
         let key = inner.key(limit);
         let id = uuid::Uuid::new_v4().to_string();
         let ttl_ms = inner.options.lease_ttl.as_millis() as u64;
-        let mut conn = inner.conn.clone();
         let mut invocation = inner.acquire.key(&key);
         invocation.arg(capacity).arg(ttl_ms).arg(&id);
+        let invocation = &invocation;
+        // Retried once on a dropped connection with the same lease id, so a lease added twice is still one.
         let granted: i64 = inner
-            .bounded("acquire", async move { invocation.invoke_async(&mut conn).await })
+            .bounded(
+                "acquire",
+                |mut conn| async move { invocation.invoke_async(&mut conn).await },
+            )
             .await?;
         if granted != 1 {
             return Ok(None);
@@ -186,13 +190,20 @@ impl Inner {
         format!("{}lease:{limit}", self.options.key_prefix)
     }
 
-    /// Runs one Redis command within `redis.timeout_ms`, counting failures by operation.
-    async fn bounded<T>(
-        &self,
-        op: &'static str,
-        work: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, FleetError> {
-        let outcome = match tokio::time::timeout(self.options.timeout, work).await {
+    /// Runs one Redis command within `redis.timeout_ms`, counting failures by operation. A command that finds
+    /// its connection dropped (Redis restarted since the last one) is sent once more, within the same timeout, on
+    /// the connection the manager re-opens: otherwise the first ask after Redis returns always fails.
+    async fn bounded<T, F, Fut>(&self, op: &'static str, mut work: F) -> Result<T, FleetError>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        let mut outcome = tokio::time::timeout_at(deadline, work(self.conn.clone())).await;
+        if matches!(&outcome, Ok(Err(e)) if e.is_connection_dropped()) {
+            outcome = tokio::time::timeout_at(deadline, work(self.conn.clone())).await;
+        }
+        let outcome = match outcome {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => FleetError(format!("Redis {op} failed: {e}")),
             Err(_) => FleetError(format!(
@@ -213,33 +224,43 @@ impl Fleet for RedisFleet {
     fn pace<'a>(&'a self, limit: &'a str, interval: Duration) -> BoxFuture<'a, Result<Duration, FleetError>> {
         Box::pin(self.next_slot(limit, interval))
     }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), FleetError>> {
+        Box::pin(RedisFleet::ping(self))
+    }
 }
 
 impl SharedCache for RedisFleet {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, FleetError>> {
-        let mut conn = self.inner.conn.clone();
-        let key = format!("{}{key}", self.inner.options.key_prefix);
-        Box::pin(self.inner.bounded("cache_get", async move {
-            redis::cmd("GET")
-                .arg(&key)
-                .query_async::<Option<String>>(&mut conn)
+        Box::pin(async move {
+            let key = &format!("{}{key}", self.inner.options.key_prefix);
+            self.inner
+                .bounded("cache_get", |mut conn| async move {
+                    redis::cmd("GET")
+                        .arg(key)
+                        .query_async::<Option<String>>(&mut conn)
+                        .await
+                })
                 .await
-        }))
+        })
     }
 
     fn set<'a>(&'a self, key: &'a str, value: String, ttl: Duration) -> BoxFuture<'a, Result<(), FleetError>> {
-        let mut conn = self.inner.conn.clone();
-        let key = format!("{}{key}", self.inner.options.key_prefix);
         let ttl_ms = ttl.as_millis().max(1) as u64;
-        Box::pin(self.inner.bounded("cache_set", async move {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async::<()>(&mut conn)
+        Box::pin(async move {
+            let (key, value) = (&format!("{}{key}", self.inner.options.key_prefix), &value);
+            self.inner
+                .bounded("cache_set", |mut conn| async move {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(ttl_ms)
+                        .query_async::<()>(&mut conn)
+                        .await
+                })
                 .await
-        }))
+        })
     }
 }
 
@@ -275,19 +296,22 @@ async fn renew(inner: Arc<Inner>, key: String, id: String) {
     every.tick().await;
     loop {
         every.tick().await;
-        let mut conn = inner.conn.clone();
         let mut invocation = inner.renew.key(&key);
         invocation.arg(ttl_ms).arg(&id);
+        let invocation = &invocation;
         match inner
-            .bounded("renew", async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .bounded("renew", |mut conn| async move {
+                invocation.invoke_async::<i64>(&mut conn).await
+            })
             .await
         {
             Ok(1) => {}
             Ok(_) => {
                 tracing::warn!(%key, "a fleet lease lapsed before its renewal (Redis unreachable for longer than EXAI_REDIS_LEASE_TTL_SECS?)")
             }
+            // Debug only: a Redis outage is logged once by the link's skip window, not per lease every TTL/3.
             Err(e) => {
-                tracing::warn!(%key, error = %e, "cannot renew a fleet lease; it lapses unless Redis answers in time")
+                tracing::debug!(%key, error = %e, "cannot renew a fleet lease; it lapses unless Redis answers in time")
             }
         }
     }
@@ -303,14 +327,10 @@ impl Drop for RedisLease {
         let inner = Arc::clone(&self.inner);
         let (key, id) = (std::mem::take(&mut self.key), std::mem::take(&mut self.id));
         runtime.spawn(async move {
-            let mut conn = inner.conn.clone();
+            let (key, id) = (&key, &id);
             let removed = inner
-                .bounded("release", async move {
-                    redis::cmd("ZREM")
-                        .arg(&key)
-                        .arg(&id)
-                        .query_async::<i64>(&mut conn)
-                        .await
+                .bounded("release", |mut conn| async move {
+                    redis::cmd("ZREM").arg(key).arg(id).query_async::<i64>(&mut conn).await
                 })
                 .await;
             if let Err(e) = removed {

@@ -398,7 +398,12 @@ pub(crate) async fn execute(
     let work = async {
         let limits = &app.resilience.limits;
         let _session_permit = limits.session(&session).acquire(&budget).await?;
-        let _global_permit = limits.global.acquire(&budget).await?;
+        // Only calls that reach a model count against the fleet: `health` and `status` answer while Redis is down.
+        let _global_permit = if tool.spec().hints.open_world {
+            limits.global.acquire(&budget).await?
+        } else {
+            limits.global.acquire_here(&budget).await?
+        };
         let ctx = ToolContext {
             app: Arc::clone(&app),
             progress,

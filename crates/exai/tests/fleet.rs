@@ -1,7 +1,10 @@
 //! Fleet-wide limits end to end: several `exai serve` replicas sharing Redis (`EXAI_TEST_REDIS_URL`; in CI a
 //! missing or unreachable Redis fails the run), the simulator counting the upstream requests it answers at once,
 //! a replica killed with SIGKILL, and a throwaway `redis-server` stopped and restarted under running replicas.
-//! Every test uses its own key prefix, so tests run in parallel against the shared Redis.
+//! Every test uses its own key prefix, so tests run in parallel against the shared Redis. Redis failing (a black
+//! hole, a dead or restarted server, the health report) is in [`outage`].
+
+mod outage;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -180,6 +183,11 @@ struct Throwaway {
 impl Throwaway {
     fn new() -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::at(port)
+    }
+
+    /// One on `port` (not started yet), e.g. where a black hole listened before.
+    fn at(port: u16) -> Self {
         Self { port, child: None }
     }
 
@@ -299,7 +307,9 @@ async fn when_redis_stops_open_runs_locally_closed_refuses_and_both_recover_when
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Fleet limiting is back: a running call holds a lease again, from either replica.
+    // Fleet limiting is back: a running call holds a lease again, from either replica (once the open replica's
+    // skip window has let a probe through; its health check is one).
+    outage::wait_reachable(&open, Duration::from_secs(40)).await;
     slow_glm(&sim, 1_500);
     let fleet = observer(&url, &prefix).await;
     let (a, _) = tokio::join!(chat(&open, "a"), async {

@@ -153,6 +153,13 @@ impl Limiter {
         Ok(permit)
     }
 
+    /// Waits (bounded) for this replica's permit only, never asking the fleet: for calls that reach no model
+    /// (`health`, `status`, ...), which must keep answering while Redis is down, even with
+    /// `EXAI_REDIS_ON_FAILURE=closed`.
+    pub async fn acquire_here(self: &Arc<Self>, budget: &Budget) -> Result<Permit, LimitError> {
+        Ok(self.acquire_local(budget).await?)
+    }
+
     /// Asks the fleet for a slot until granted, or `max_wait` (or the budget) runs out. A fleet that cannot be
     /// asked gives no lease (`open`) or refuses the call (`closed`).
     async fn lease(&self, link: &FleetLink, budget: &Budget, max_wait: Duration) -> Result<Option<Lease>, LimitError> {
@@ -163,7 +170,7 @@ impl Limiter {
         loop {
             // Each ask is bounded by the fleet's own timeout and the call's budget; `deadline` only ends the
             // waiting, so a call whose local wait used up `limits.max_wait_ms` still gets one ask.
-            let ask = link.fleet.try_acquire(&limit, self.capacity);
+            let ask = link.try_acquire(&limit, self.capacity);
             let asked = tokio::time::timeout_at(budget.deadline(), ask).await;
             match asked {
                 Ok(Ok(Some(lease))) => {
@@ -529,6 +536,10 @@ mod tests {
             Box::pin(async { Ok(Duration::ZERO) })
         }
 
+        fn ping(&self) -> futures::future::BoxFuture<'_, Result<(), super::super::fleet::FleetError>> {
+            Box::pin(async { Ok(()) })
+        }
+
         fn try_acquire<'a>(
             &'a self,
             _limit: &'a str,
@@ -609,6 +620,17 @@ mod tests {
         drop(p);
         mem.down.store(false, Ordering::SeqCst);
         let _p = open.global.acquire(&b).await.unwrap();
+        assert_eq!(
+            *mem.free.lock().unwrap(),
+            4,
+            "Redis is skipped for a while after a failure"
+        );
+        drop(_p);
+        tokio::time::advance(super::super::fleet::window::SKIP_FIRST).await;
+        let _p = open.global.acquire(&b).await.unwrap();
         assert_eq!(*mem.free.lock().unwrap(), 3, "back to fleet leases once it answers");
+        assert_eq!(open.fleet().unwrap().state().leases_held, 1);
+        drop(_p);
+        assert_eq!(open.fleet().unwrap().state().leases_held, 0);
     }
 }

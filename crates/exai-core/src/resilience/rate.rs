@@ -45,7 +45,7 @@ impl Rates {
         let start = Instant::now();
         loop {
             let wait = match &self.fleet {
-                Some(link) => match link.fleet.pace(&limit, interval).await {
+                Some(link) => match link.pace(&limit, interval).await {
                     Ok(wait) => wait,
                     Err(error) => {
                         link.failed(&limit, &error);

@@ -78,7 +78,10 @@ async fn connect_fleet(config: &Config) -> anyhow::Result<Option<Arc<FleetLink>>
         timeout: fleet.timeout,
     };
     let redis = exai_fleet::RedisFleet::new(url.expose(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match (redis.ping().await, fleet.on_failure) {
+    // The same connection carries the response cache's shared layer (a Redis failure there is only a miss).
+    let link = FleetLink::new(Arc::new(redis.clone()), fleet.on_failure).with_cache(Arc::new(redis));
+    // Pinged through the link, so a Redis that does not answer at start opens the skip window (and logs it once).
+    match (link.ping().await, fleet.on_failure) {
         (Ok(()), _) => tracing::info!(
             on_failure = fleet.on_failure.as_str(),
             "fleet limits shared through Redis"
@@ -88,13 +91,8 @@ async fn connect_fleet(config: &Config) -> anyhow::Result<Option<Arc<FleetLink>>
                 "Redis (EXAI_REDIS_URL) does not answer: {e}; with EXAI_REDIS_ON_FAILURE=closed exai cannot start without it"
             )
         }
-        (Err(e), OnFailure::Open) => tracing::warn!(
-            error = %e,
-            "Redis (EXAI_REDIS_URL) does not answer; running on local limits until it does (EXAI_REDIS_ON_FAILURE=open)"
-        ),
+        (Err(_), OnFailure::Open) => {}
     }
-    // The same connection carries the response cache's shared layer (a Redis failure there is only a miss).
-    let link = FleetLink::new(Arc::new(redis.clone()), fleet.on_failure).with_cache(Arc::new(redis));
     Ok(Some(Arc::new(link)))
 }
 
