@@ -296,6 +296,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_delete_that_cannot_remove_the_session_record_fails_and_is_counted() {
+        // reqwest's client below needs the process-wide rustls provider (exai's binary installs ring at start).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let recorder = crate::prometheus::builder().unwrap().build_recorder();
         let metrics = recorder.handle();
         let _local = ::metrics::set_default_local_recorder(&recorder);
