@@ -234,3 +234,116 @@ async fn a_chat_started_on_one_replica_continues_on_another_and_a_workflow_finis
     store.close().await;
     drop(replicas);
 }
+
+/// A call's text, whether the tool reported an error (`isError`) or the request failed as a whole.
+async fn outcome(client: &Client, tool: &'static str, args: Value) -> Result<Value, String> {
+    let args = args.as_object().cloned().unwrap();
+    match client
+        .call_tool(CallToolRequestParams::new(tool).with_arguments(args))
+        .await
+    {
+        Ok(result) if result.is_error != Some(true) => Ok(result.structured_content.unwrap_or_default()),
+        Ok(result) => Err(format!("{:?}", result.content)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn postgres_lost_mid_run_gives_clear_errors_in_time_and_the_replica_recovers_without_a_restart() {
+    let Some(url) = database_url() else { return };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!("exai_pg_outage_{}_{nanos}", std::process::id());
+    let store = exai_store::PgStore::connect_in_schema(&url, Some(&schema))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
+    store.close().await;
+    let _cleanup = DropSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    // The replica reaches PostgreSQL through a relay the test can cut, as a network partition or a database restart
+    // would: connections drop and new ones are refused.
+    let mut parsed = reqwest::Url::parse(&url).unwrap();
+    let target = parsed.port().unwrap_or(5432);
+    let relay = crate::shim::Relay::start(target).await;
+    parsed.set_host(Some("127.0.0.1")).unwrap();
+    parsed.set_port(Some(relay.port)).unwrap();
+    let sep = if parsed.query().is_some() { '&' } else { '?' };
+    let scoped = format!("{parsed}{sep}options=-c%20search_path%3D{schema}");
+
+    let sim = sim().await;
+    let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
+    let env = [
+        ("GLM_BASE_URL", glm.as_str()),
+        ("KIMI_BASE_URL", kimi.as_str()),
+        ("GLM_API_KEY", "k"),
+        ("KIMI_API_KEY", "k"),
+        ("EXAI_DATABASE_URL", scoped.as_str()),
+        ("EXAI_DB_TIMEOUT_SECS", "2"),
+    ];
+    let daemon = Daemon::start(&env, &[]).await;
+    let replica = client(&daemon).await;
+    let first = call(
+        &replica,
+        "chat",
+        json!({"prompt": "The key is under the mat.", "model": "glm"}),
+    )
+    .await;
+    let thread = first["continuation_id"].as_str().unwrap().to_owned();
+
+    relay.cut();
+    let started = std::time::Instant::now();
+    let lost = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        outcome(
+            &replica,
+            "chat",
+            json!({"prompt": "Where is the key?", "model": "glm", "continuation_id": thread}),
+        ),
+    )
+    .await
+    .expect("a call that needs the database ends within its deadline while the database is gone");
+    let message = lost.expect_err("a continued thread cannot be read without the database");
+    assert!(
+        message.to_lowercase().contains("database"),
+        "the error names the database: {message}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the error came within a few database timeouts, long before the call's deadline ({:?})",
+        started.elapsed()
+    );
+    // Tools that need no database keep answering.
+    let version = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        outcome(&replica, "version", json!({})),
+    )
+    .await
+    .expect("version answers during the outage");
+    assert!(version.is_ok(), "{version:?}");
+
+    relay.reopen();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let recovered = loop {
+        let attempt = outcome(
+            &replica,
+            "chat",
+            json!({"prompt": "Where is the key?", "model": "glm", "continuation_id": thread}),
+        )
+        .await;
+        match attempt {
+            Ok(value) => break value,
+            Err(e) if std::time::Instant::now() > deadline => panic!("no recovery within 20 s: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    };
+    assert_eq!(recovered["continuation_id"], thread.as_str());
+    let history = sent_text(sim.chat_requests().last().unwrap());
+    assert!(
+        history.contains("The key is under the mat."),
+        "the thread read after recovery carries turn 1:\n{history}"
+    );
+}
