@@ -7,31 +7,11 @@ use exai_sim::SimHandle;
 use serde_json::{Value, json};
 
 use crate::chat::sim;
-use crate::replicas::{DropSchema, database_url, replica};
+use crate::replicas::{database_url, fresh_schema, replica};
 use crate::support::{Daemon, jsonrpc_reply};
 
 const ACCEPT: &str = "application/json, text/event-stream";
 const TASKS: &str = "io.modelcontextprotocol/tasks";
-
-/// A fresh PostgreSQL schema for this test: the URL confining a replica to it, and its cleanup.
-async fn shared_schema(url: &str, what: &str) -> (String, DropSchema) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!("exai_{what}_{}_{nanos}", std::process::id());
-    let store = exai_store::PgStore::connect_in_schema(url, Some(&schema))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
-    store.close().await;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let cleanup = DropSchema {
-        url: url.to_owned(),
-        schema,
-    };
-    (scoped, cleanup)
-}
 
 async fn post(daemon: &Daemon, session: Option<&str>, body: &Value) -> reqwest::Response {
     let mut req = reqwest::Client::new()
@@ -138,7 +118,7 @@ async fn sqlite_replica(sim: &SimHandle, data_dir: Option<&std::path::Path>) -> 
 #[tokio::test]
 async fn a_session_opened_on_one_replica_is_served_by_another_and_a_delete_ends_it_everywhere() {
     let Some(url) = database_url() else { return };
-    let (scoped, _cleanup) = shared_schema(&url, "http_replicas").await;
+    let (scoped, _cleanup) = fresh_schema(&url, "http_replicas").await;
     let sim = sim().await;
     let (a, b, c) = (
         replica(&sim, &scoped).await,

@@ -57,6 +57,32 @@ impl Drop for DropSchema {
     }
 }
 
+/// A fresh PostgreSQL schema at `url` for one test (created and migrated now, dropped when the returned guard
+/// drops): the URL that confines a replica to it, and the guard.
+pub(crate) async fn fresh_schema(url: &str, tag: &str) -> (String, DropSchema) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!("exai_{tag}_{}_{nanos}", std::process::id());
+    let store = exai_store::PgStore::connect_in_schema(url, Some(&schema))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
+    store.close().await;
+    let scoped = in_schema(url, &schema);
+    let cleanup = DropSchema {
+        url: url.to_owned(),
+        schema,
+    };
+    (scoped, cleanup)
+}
+
+/// `url` confined to `schema` (its `search_path`).
+pub(crate) fn in_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
 /// A replica on `sim` whose store is `database_url`.
 pub(crate) async fn replica(sim: &SimHandle, database_url: &str) -> Daemon {
     let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
@@ -119,20 +145,10 @@ fn sent_text(req: &exai_sim::Recorded) -> String {
 #[tokio::test]
 async fn a_chat_started_on_one_replica_continues_on_another_and_a_workflow_finishes_on_a_third() {
     let Some(url) = database_url() else { return };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!("exai_replicas_{}_{nanos}", std::process::id());
-    let store = exai_store::PgStore::connect_in_schema(&url, Some(&schema))
+    let (scoped, _cleanup) = fresh_schema(&url, "replicas").await;
+    let store = exai_store::PgStore::connect(&scoped)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
-    let _cleanup = DropSchema {
-        url: url.clone(),
-        schema: schema.clone(),
-    };
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
 
     let sim = sim().await;
     let replicas = [
@@ -251,19 +267,7 @@ async fn outcome(client: &Client, tool: &'static str, args: Value) -> Result<Val
 #[tokio::test]
 async fn postgres_lost_mid_run_gives_clear_errors_in_time_and_the_replica_recovers_without_a_restart() {
     let Some(url) = database_url() else { return };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!("exai_pg_outage_{}_{nanos}", std::process::id());
-    let store = exai_store::PgStore::connect_in_schema(&url, Some(&schema))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
-    store.close().await;
-    let _cleanup = DropSchema {
-        url: url.clone(),
-        schema: schema.clone(),
-    };
+    let (_, cleanup) = fresh_schema(&url, "pg_outage").await;
     // The replica reaches PostgreSQL through a relay the test can cut, as a network partition or a database restart
     // would: connections drop and new ones are refused.
     let mut parsed = reqwest::Url::parse(&url).unwrap();
@@ -271,8 +275,7 @@ async fn postgres_lost_mid_run_gives_clear_errors_in_time_and_the_replica_recove
     let relay = crate::shim::Relay::start(target).await;
     parsed.set_host(Some("127.0.0.1")).unwrap();
     parsed.set_port(Some(relay.port)).unwrap();
-    let sep = if parsed.query().is_some() { '&' } else { '?' };
-    let scoped = format!("{parsed}{sep}options=-c%20search_path%3D{schema}");
+    let scoped = in_schema(parsed.as_str(), &cleanup.schema);
 
     let sim = sim().await;
     let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());

@@ -7,29 +7,9 @@ use std::time::{Duration, Instant};
 use exai_sim::{Recorded, SimHandle};
 use serde_json::{Value, json};
 
-use crate::replicas::{DropSchema, database_url};
+use crate::replicas::{DropSchema, database_url, fresh_schema};
 use crate::support::Daemon;
 use crate::tasks::{borrowed, chat_args, env, handle, in_session, poll, session, sim, slow, stateless};
-
-/// A PostgreSQL schema of this test's own (dropped at the end) and the URL that confines a replica to it.
-async fn schema(url: &str, what: &str) -> (DropSchema, String) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!("exai_tasks_{what}_{}_{nanos}", std::process::id());
-    let store = exai_store::PgStore::connect_in_schema(url, Some(&schema))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
-    store.close().await;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let cleanup = DropSchema {
-        url: url.to_owned(),
-        schema,
-    };
-    (cleanup, scoped)
-}
 
 /// A replica on `sim` (1 s progress heartbeats) whose store is `database_url` (`None`: its own SQLite file).
 async fn replica(sim: &SimHandle, database_url: Option<&str>, args: &[&str]) -> Daemon {
@@ -42,7 +22,7 @@ async fn replica(sim: &SimHandle, database_url: Option<&str>, args: &[&str]) -> 
 
 /// Two replicas sharing one fresh schema.
 async fn pair(sim: &SimHandle, url: &str, what: &str, args: &[&str]) -> (DropSchema, [Daemon; 2]) {
-    let (cleanup, scoped) = schema(url, what).await;
+    let (scoped, cleanup) = fresh_schema(url, &format!("tasks_{what}")).await;
     let replicas = [
         replica(sim, Some(&scoped), args).await,
         replica(sim, Some(&scoped), args).await,

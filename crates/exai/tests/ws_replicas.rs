@@ -10,7 +10,7 @@ use exai_sim::SimHandle;
 use serde_json::{Value, json};
 
 use crate::chat::sim;
-use crate::replicas::{DropSchema, database_url};
+use crate::replicas::{DropSchema, database_url, fresh_schema};
 use crate::shim::{Relay, Shim, chat as shim_chat, text};
 use crate::support::Daemon;
 use crate::ws::{Client, slow};
@@ -18,18 +18,7 @@ use crate::ws::{Client, slow};
 /// A fresh schema on the test database: the URL confined to it, and its cleanup. `None` (skip) only outside CI.
 async fn shared_schema(tag: &str) -> Option<(String, DropSchema)> {
     let url = database_url()?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!("exai_ws_{tag}_{}_{nanos}", std::process::id());
-    let store = exai_store::PgStore::connect_in_schema(&url, Some(&schema))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required: {e}"));
-    store.close().await;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    Some((scoped, DropSchema { url, schema }))
+    Some(fresh_schema(&url, &format!("ws_{tag}")).await)
 }
 
 /// A replica on `sim` with a WebSocket grace period of `grace` seconds; its store is `database_url` when given,
