@@ -103,7 +103,8 @@ async fn three_replicas_never_send_more_than_the_fleet_glm_limit_upstream() {
         replica(&sim, &url, &prefix, &limits).await,
         replica(&sim, &url, &prefix, &limits).await,
     ];
-    let calls = (0..42).map(|i| {
+    // The proof: 60 concurrent calls spread over the three replicas.
+    let calls = (0..60).map(|i| {
         let daemon = &replicas[i % 3];
         async move { chat(daemon, &format!("client-{i}")).await }
     });
@@ -118,7 +119,8 @@ async fn three_replicas_never_send_more_than_the_fleet_glm_limit_upstream() {
         "the simulator saw {peak} GLM requests at once; the fleet limit is 4"
     );
     assert!(peak >= 2, "the calls overlapped (peak {peak})");
-    assert!(answered >= 30, "{answered} of 42 answered");
+    assert!(answered >= 30, "{answered} of 60 answered");
+    eprintln!("{answered} of 60 answered, the rest over capacity; upstream peak {peak}");
     let fleet = observer(&url, &prefix).await;
     wait_for_held(&fleet, "provider:glm", |n| n == 0, Duration::from_secs(3)).await;
 }
