@@ -79,6 +79,10 @@ pub struct QueuePolicy {
     pub max_wait: Duration,
 }
 
+/// The longest pause between a replica's asks for a fleet slot while the fleet is full (one asker per replica and
+/// limit, so at most this many Redis calls a second per contended limit and replica: 1000 / 40 = 25).
+const FLEET_POLL_MAX: Duration = Duration::from_millis(40);
+
 /// One limit: a semaphore with a bounded queue.
 #[derive(Debug)]
 pub struct Limiter {
@@ -89,6 +93,9 @@ pub struct Limiter {
     waiting: AtomicUsize,
     /// Set for limits held fleet-wide (global, providers); never for sessions.
     fleet: Option<Arc<FleetLink>>,
+    /// This replica's calls waiting for a fleet slot, in arrival order (tokio's mutex is FIFO): only the first asks
+    /// Redis, so a newcomer cannot overtake a call that has waited longer, and each replica has one asker per limit.
+    fleet_turn: tokio::sync::Mutex<()>,
 }
 
 impl Limiter {
@@ -110,6 +117,7 @@ impl Limiter {
             queue,
             waiting: AtomicUsize::new(0),
             fleet,
+            fleet_turn: tokio::sync::Mutex::new(()),
         });
         metrics::gauge!("mcp_semaphore_expected_value", "limit" => limiter.label()).set(capacity as f64);
         limiter
@@ -166,6 +174,13 @@ impl Limiter {
         let limit = limit_key(&self.name);
         let start = Instant::now();
         let deadline = start + max_wait.min(budget.remaining());
+        // Wait for this replica's turn first. An uncontended turn is taken even past `deadline` (the lock is tried
+        // before the timer), so a call whose local wait used up the budget for waiting still gets one ask.
+        let Ok(_turn) = tokio::time::timeout_at(deadline, self.fleet_turn.lock()).await else {
+            return Err(self.waited_too_long(limit, start.elapsed(), budget));
+        };
+        // Every replica's asker polls at about the same short pace (10 ms, growing to `FLEET_POLL_MAX`), so a freed
+        // slot goes to any of them with about equal chance; a long backoff would hand it to whoever came last.
         let mut pause = Duration::from_millis(10);
         loop {
             // Each ask is bounded by the fleet's own timeout and the call's budget; `deadline` only ends the
@@ -198,19 +213,23 @@ impl Limiter {
             }
             let jittered = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
             tokio::time::sleep_until((now + jittered).min(deadline)).await;
-            pause = (pause * 2).min(Duration::from_millis(250));
+            pause = (pause * 2).min(FLEET_POLL_MAX);
         }
-        let waited = start.elapsed();
+        Err(self.waited_too_long(limit, start.elapsed(), budget))
+    }
+
+    /// The over-capacity answer of a call that waited `waited` for a fleet slot and got none.
+    fn waited_too_long(&self, limit: String, waited: Duration, budget: &Budget) -> LimitError {
         budget.record(format!("queued for the fleet {limit} limit"), waited);
         metrics::counter!("exai_fleet_acquisitions_total", "limit" => limit.clone(), "outcome" => "timeout")
             .increment(1);
-        Err(OverCapacity::WaitedTooLong {
+        OverCapacity::WaitedTooLong {
             limit: format!("fleet {limit}"),
             capacity: self.capacity,
             waited,
             retry_after: Duration::from_secs(1).max(self.queue.max_wait / 4),
         }
-        .into())
+        .into()
     }
 
     async fn acquire_local(self: &Arc<Self>, budget: &Budget) -> Result<Permit, OverCapacity> {
@@ -596,6 +615,37 @@ mod tests {
         assert!(
             limits.session("s").acquire(&b).await.is_ok(),
             "sessions never ask the fleet"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replicas_calls_get_fleet_slots_in_arrival_order() {
+        let (limits, _mem) = fleet_limits(1, OnFailure::Closed);
+        let limits = Arc::new(limits);
+        let b = Budget::new(Duration::from_secs(60));
+        let held = limits.provider("glm").acquire(&b).await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut calls = Vec::new();
+        for i in 1..=3 {
+            let (limits, order) = (Arc::clone(&limits), Arc::clone(&order));
+            calls.push(tokio::spawn(async move {
+                let b = Budget::new(Duration::from_secs(60));
+                let permit = limits.provider("glm").acquire(&b).await.unwrap();
+                order.lock().unwrap().push(i);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(permit);
+            }));
+            // Later arrivals would poll sooner than a caller whose backoff has grown: they must still wait their turn.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(held);
+        for call in calls {
+            call.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            [1, 2, 3],
+            "fleet slots go first come, first served"
         );
     }
 
