@@ -31,16 +31,8 @@ async fn replica(sim: &SimHandle, redis: Option<(&str, &str)>, extra: &[(&str, &
 
 /// One stateless `chat` call with `arguments`; the JSON-RPC reply.
 async fn chat(daemon: &Daemon, arguments: Value) -> Value {
-    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"chat","arguments":arguments,
-        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"cache-test","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}});
-    let text = reqwest::Client::new()
-        .post(daemon.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "chat")
-        .body(body.to_string())
+    let http = reqwest::Client::new();
+    let text = crate::support::stateless_call(&http, &daemon.url("/mcp"), 1, "chat", arguments, "cache-test")
         .send()
         .await
         .unwrap()

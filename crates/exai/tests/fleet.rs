@@ -14,7 +14,7 @@ use exai_sim::{Delay, Script, SimHandle};
 use serde_json::json;
 
 use crate::chat::sim;
-use crate::support::{Daemon, redis_url, unique_prefix};
+use crate::support::{Daemon, redis_url, stateless_call, unique_prefix};
 
 /// Reads the fleet's leases as the replicas see them.
 async fn observer(url: &str, prefix: &str) -> RedisFleet {
@@ -52,16 +52,8 @@ async fn replica(sim: &SimHandle, redis: &str, prefix: &str, extra: &[(&str, &st
 
 /// One stateless `chat` call to GLM as client `client`; the response body's text.
 async fn chat(daemon: &Daemon, client: &str) -> String {
-    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"chat","arguments":{"prompt":"q","model":"glm"},
-        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":client,"version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}});
-    reqwest::Client::new()
-        .post(daemon.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "chat")
-        .body(body.to_string())
+    let args = json!({"prompt": "q", "model": "glm"});
+    stateless_call(&reqwest::Client::new(), &daemon.url("/mcp"), 1, "chat", args, client)
         .send()
         .await
         .unwrap()
@@ -138,16 +130,8 @@ async fn a_replica_killed_while_holding_leases_gives_them_back_within_the_ttl() 
         .map(|i| {
             let url = doomed.url("/mcp");
             tokio::spawn(async move {
-                let body = json!({"jsonrpc":"2.0","id":i,"method":"tools/call","params":{"name":"chat","arguments":{"prompt":"q","model":"glm"},
-                    "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"k","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}});
-                let _ = reqwest::Client::new()
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json, text/event-stream")
-                    .header("mcp-protocol-version", "2026-07-28")
-                    .header("mcp-method", "tools/call")
-                    .header("mcp-name", "chat")
-                    .body(body.to_string())
+                let args = json!({"prompt": "q", "model": "glm"});
+                let _ = stateless_call(&reqwest::Client::new(), &url, i, "chat", args, "k")
                     .send()
                     .await;
             })

@@ -131,17 +131,9 @@ async fn admin_reset_closes_open_circuits_and_needs_the_token() {
     ];
     let daemon = crate::support::Daemon::start(&env, &[]).await;
     let call = |id: i64| {
-        let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"chat","arguments":{"prompt":"q","model":"glm"},
-            "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}});
-        reqwest::Client::new()
-            .post(daemon.url("/mcp"))
+        let args = json!({"prompt": "q", "model": "glm"});
+        crate::support::stateless_call(&reqwest::Client::new(), &daemon.url("/mcp"), id, "chat", args, "t")
             .bearer_auth("admin-secret")
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", "chat")
-            .body(body.to_string())
             .send()
     };
     for id in 0..2 {

@@ -210,6 +210,30 @@ pub fn jsonrpc_reply(text: &str) -> Value {
         .unwrap_or_else(|| panic!("no JSON-RPC reply in {text:?}"))
 }
 
+/// A stateless (2026-07-28) `tools/call` of `tool` with `arguments` to `mcp` (a daemon's `/mcp` URL) as client
+/// `client`, with the MCP headers the era asks for; callers add auth or send it as is.
+pub fn stateless_call(
+    http: &reqwest::Client,
+    mcp: &str,
+    id: i64,
+    tool: &str,
+    arguments: Value,
+    client: &str,
+) -> reqwest::RequestBuilder {
+    let meta = serde_json::json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": client, "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": meta}});
+    http.post(mcp)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+}
+
 /// The test Redis (`EXAI_TEST_REDIS_URL`); `None` (skip `what`) only outside CI.
 pub fn redis_url(what: &str) -> Option<String> {
     match std::env::var("EXAI_TEST_REDIS_URL") {

@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 
 use super::{Throwaway, chat, metrics, observer, replica, slow_glm, wait_for_held};
 use crate::chat::sim;
-use crate::support::{Daemon, jsonrpc_reply, redis_url, unique_prefix};
+use crate::support::{Daemon, jsonrpc_reply, redis_url, stateless_call, unique_prefix};
 
 /// A TCP listener posing as Redis that reads every command and answers none: the packet-dropping Redis.
 struct BlackHole {
@@ -68,16 +68,7 @@ impl BlackHole {
 
 /// A tool's JSON-RPC reply over stateless HTTP.
 async fn call(daemon: &Daemon, tool: &str) -> Value {
-    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":tool,"arguments":{},
-        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"ops","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}});
-    let text = reqwest::Client::new()
-        .post(daemon.url("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(body.to_string())
+    let text = stateless_call(&reqwest::Client::new(), &daemon.url("/mcp"), 1, tool, json!({}), "ops")
         .send()
         .await
         .unwrap()
@@ -316,21 +307,9 @@ const DEADLINE: Duration = Duration::from_secs(20);
 /// One `chat` call to `mcp` that gives up at [`DEADLINE`].
 async fn timed_chat(mcp: String, client: String) -> Outcome {
     let started = Instant::now();
-    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"chat","arguments":{"prompt":"q","model":"glm"},
-        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":client,"version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}});
-    let sent = reqwest::Client::builder()
-        .timeout(DEADLINE)
-        .build()
-        .unwrap()
-        .post(mcp)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "chat")
-        .body(body.to_string())
-        .send()
-        .await;
+    let http = reqwest::Client::builder().timeout(DEADLINE).build().unwrap();
+    let args = json!({"prompt": "q", "model": "glm"});
+    let sent = stateless_call(&http, &mcp, 1, "chat", args, &client).send().await;
     let reply = match sent {
         Ok(r) => r.text().await.ok(),
         Err(_) => None,
