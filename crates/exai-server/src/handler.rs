@@ -420,7 +420,7 @@ pub(crate) async fn execute(
         () = cancel.cancelled() => Err(ToolError::Cancelled { tool: name.clone() }),
     };
     // This call's permits are back; more held than calls running would be a leak (logged and counted).
-    app.resilience.limits.check(app.runtime.inflight());
+    app.resilience.limits.check(|| app.runtime.inflight());
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = outcome_status(&outcome);
     let error_kind = match &outcome {

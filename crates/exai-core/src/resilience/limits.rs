@@ -83,6 +83,9 @@ pub struct QueuePolicy {
 /// limit, so at most this many Redis calls a second per contended limit and replica: 1000 / 40 = 25).
 const FLEET_POLL_MAX: Duration = Duration::from_millis(40);
 
+/// How many times the leak check reads the counts before it calls a mismatch a leak.
+const LEAK_READS: usize = 3;
+
 /// One limit: a semaphore with a bounded queue.
 #[derive(Debug)]
 pub struct Limiter {
@@ -419,18 +422,26 @@ impl Limits {
 
     /// The built-in leak check: global permits in use can never exceed calls in flight (each call enters the
     /// in-flight count before taking its permit and leaves after dropping it). A violation is a bug.
-    pub fn check(&self, inflight: usize) -> bool {
-        let in_use = self.global.in_use() as usize;
-        let ok = in_use <= inflight;
-        if !ok {
-            tracing::error!(
-                in_use,
-                inflight,
-                "permit accounting mismatch: more global permits held than calls running"
-            );
-            metrics::counter!("mcp_semaphore_invariant_violations_total").increment(1);
+    ///
+    /// The two counts cannot be read at one instant: a call that enters and takes its permit between the reads
+    /// looks like a leak for that moment. A leak persists, so only a mismatch seen on every one of a few fresh
+    /// reads of `inflight` (the current count of calls in flight) is reported.
+    pub fn check(&self, inflight: impl Fn() -> usize) -> bool {
+        let (mut in_use, mut running) = (0, 0);
+        for _ in 0..LEAK_READS {
+            running = inflight();
+            in_use = self.global.in_use() as usize;
+            if in_use <= running {
+                return true;
+            }
         }
-        ok
+        tracing::error!(
+            in_use,
+            inflight = running,
+            "permit accounting mismatch: more global permits held than calls running"
+        );
+        metrics::counter!("mcp_semaphore_invariant_violations_total").increment(1);
+        false
     }
 }
 
@@ -535,8 +546,15 @@ mod tests {
         );
         let b = Budget::new(Duration::from_secs(1));
         let _p = limits.global.acquire(&b).await.unwrap();
-        assert!(limits.check(1));
-        assert!(!limits.check(0), "a permit held with no call in flight is a leak");
+        assert!(limits.check(|| 1));
+        assert!(!limits.check(|| 0), "a permit held with no call in flight is a leak");
+        // A call that entered between the two reads is counted on the next read: not a leak.
+        let reads = std::cell::Cell::new(0);
+        let arriving = || {
+            reads.set(reads.get() + 1);
+            if reads.get() == 1 { 0 } else { 1 }
+        };
+        assert!(limits.check(arriving), "a mismatch gone on the next read is not a leak");
     }
 
     /// A fleet in memory: `slots` free slots per limit, or down.

@@ -114,7 +114,7 @@ calls in flight.";
                 .into_iter()
                 .map(|(target, state)| CircuitStatus { target, state })
                 .collect(),
-            permits_consistent: res.limits.check(inflight),
+            permits_consistent: res.limits.check(|| rt.inflight()),
             tools_enabled: app.tools.names(),
         })
     }
