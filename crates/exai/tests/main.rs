@@ -8,6 +8,7 @@ mod cli;
 mod dashboard;
 mod faults;
 mod fleet;
+mod git_hardening;
 mod http;
 mod http_replicas;
 mod loadtest;
