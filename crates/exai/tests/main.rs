@@ -17,6 +17,7 @@ mod replicas;
 mod resilience;
 mod shim;
 mod stdio;
+mod store_secrets;
 mod support;
 mod tasks;
 mod tasks_replicas;
