@@ -28,12 +28,26 @@ fn touch(marker: &Path) -> String {
 
 /// One final `precommit` step on `path` (check and diff both run), with the daemon allowed `root` and given `env`.
 async fn precommit(root: &Path, path: &Path, env: &[(&str, &str)]) -> (Value, Vec<exai_sim::Recorded>) {
+    precommit_with(root, path, env, json!({})).await
+}
+
+/// [`precommit`] with `extra` arguments (such as `compare_to`).
+async fn precommit_with(
+    root: &Path,
+    path: &Path,
+    env: &[(&str, &str)],
+    extra: Value,
+) -> (Value, Vec<exai_sim::Recorded>) {
     let sim = sim().await;
     let root = root.to_str().unwrap();
     let mut all = vec![("EXAI_ALLOWED_ROOTS", root), ("EXAI_TOOL_PROFILE", "full")];
     all.extend_from_slice(env);
     let mut raw = exai(&sim, &all).await;
-    let args = step(1, 1, false, "reviewing", json!({"path": path.to_str().unwrap()}));
+    let mut fields = json!({"path": path.to_str().unwrap()});
+    for (k, v) in extra.as_object().unwrap() {
+        fields[k] = v.clone();
+    }
+    let args = step(1, 1, false, "reviewing", fields);
     let (_, reply) = raw.call(1, "precommit", args, false).await;
     drop(raw);
     (reply, sim.chat_requests())
@@ -83,6 +97,11 @@ async fn core_fsmonitor_in_the_repository_config_never_runs() {
     let (reply, sent) = precommit(&c.root, &c.root, &[]).await;
     assert_absent(&c.marker);
     // Overridden on the command line, the setting is harmless: the review goes ahead.
+    diff_reached_the_expert(&reply, &sent);
+    // The same against a ref.
+    let (reply, sent) = precommit_with(&c.root, &c.root, &[], json!({"compare_to": "HEAD"})).await;
+    assert_absent(&c.marker);
+    assert!(last_text(&sent[0]).contains("## changes against HEAD"), "{reply}");
     diff_reached_the_expert(&reply, &sent);
 }
 

@@ -50,14 +50,16 @@ pub fn check_ref(tool: &str, r: &str) -> Result<(), ToolError> {
     Ok(())
 }
 
+fn cannot_run(tool: &str, e: std::io::Error) -> ToolError {
+    ToolError::Unavailable(format!("{tool}: cannot run git: {e}; install git to review changes"))
+}
+
 /// At most this much of `git config --list`; a larger configuration is refused rather than half checked.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Runs git with `args` in `repo` and returns its stdout, or refuses it past `max` bytes.
 async fn git(tool: &str, repo: &Path, args: &[&str], what: &str, max: u64) -> Result<String, ToolError> {
-    let out = command::run(repo, args, max)
-        .await
-        .map_err(|e| ToolError::Unavailable(format!("{tool}: cannot run git: {e}; install git to review changes")))?;
+    let out = command::run(repo, args, max).await.map_err(|e| cannot_run(tool, e))?;
     if out.overflowed {
         return Err(invalid(
             tool,
@@ -97,26 +99,23 @@ pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
         64 * 1024,
     )
     .await
-    .map_err(|e| ToolError::Unavailable(format!("{tool}: cannot run git: {e}; install git to review changes")))?;
+    .map_err(|e| cannot_run(tool, e))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut lines = stdout.lines();
     if !out.success || out.overflowed || lines.next() != Some("true") {
         let why = match out.stderr_text() {
-            text if !out.success && !text.is_empty() => format!(": {text}"),
-            _ => String::new(),
+            text if !out.success => format!("git rev-parse failed: {text}"),
+            _ => "it is inside a git directory, not its work tree".to_owned(),
         };
         return Err(invalid(
             tool,
-            format!(
-                "`{}` is not inside a git work tree (git rev-parse failed{why})",
-                dir.display()
-            ),
+            format!("`{}` is not inside a git work tree ({why})", dir.display()),
         ));
     }
     let toplevel = PathBuf::from(lines.next().unwrap_or_default());
     let listing = command::run(dir, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
         .await
-        .map_err(|e| ToolError::Unavailable(format!("{tool}: cannot run git: {e}; install git to review changes")))?;
+        .map_err(|e| cannot_run(tool, e))?;
     if !listing.success || listing.overflowed {
         return Err(invalid(
             tool,
