@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::chat::{Raw, error_text, exai, sim, structured};
 
 /// A step's arguments; `extra` is merged in.
-fn step(n: u32, total: u32, next: bool, findings: &str, extra: Value) -> Value {
+pub(crate) fn step(n: u32, total: u32, next: bool, findings: &str, extra: Value) -> Value {
     let mut v = json!({
         "step": format!("step {n}"),
         "step_number": n,
@@ -26,7 +26,7 @@ fn step(n: u32, total: u32, next: bool, findings: &str, extra: Value) -> Value {
 }
 
 /// The text of the last message sent upstream in `req`.
-fn last_text(req: &exai_sim::Recorded) -> String {
+pub(crate) fn last_text(req: &exai_sim::Recorded) -> String {
     match &req.messages().last().unwrap()["content"] {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
@@ -371,7 +371,7 @@ async fn validation_errors_name_the_field_and_the_rule() {
 }
 
 /// Runs `git args` in `dir`, panicking on failure.
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
