@@ -19,6 +19,7 @@ mod stdio;
 mod support;
 mod tasks;
 mod tasks_replicas;
+mod web;
 mod workflow;
 mod ws;
 mod ws_replicas;
