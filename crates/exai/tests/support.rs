@@ -125,9 +125,15 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no websocket address in {line:?}"))
             .parse()
             .unwrap();
+        // A `--data-dir` among the extra arguments wins over the temporary one (the last flag counts).
+        let data_dir = extra_args
+            .windows(2)
+            .rev()
+            .find(|w| w[0] == "--data-dir")
+            .map_or_else(|| dir.path().to_owned(), |w| std::path::PathBuf::from(w[1]));
         let ws_token = match envs.iter().find(|(k, _)| *k == "EXAI_WS_TOKEN") {
             Some((_, token)) => token.to_string(),
-            None => std::fs::read_to_string(dir.path().join("ws-token")).expect("the daemon's ws-token file"),
+            None => std::fs::read_to_string(data_dir.join("ws-token")).expect("the daemon's ws-token file"),
         };
         Self {
             addr,

@@ -409,3 +409,51 @@ async fn a_session_opened_under_one_token_is_not_resumed_under_another() {
     assert_eq!(ack["resumed"], true, "its own token still resumes it: {ack}");
     assert_eq!(ack["session_id"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_loadtest_against_a_running_daemon_reads_its_token_file() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let reports = tempfile::tempdir().unwrap();
+    let (target, ws_url) = (d.url(""), d.ws_url());
+    let run = |data_dir: std::path::PathBuf| {
+        let args = [
+            "loadtest",
+            "--target",
+            target.as_str(),
+            "--ws-url",
+            ws_url.as_str(),
+            "--transport",
+            "ws",
+            "--scenario",
+            "custom",
+            "--sessions",
+            "1",
+            "--calls",
+            "3",
+            "--duration",
+            "20s",
+            "--mix",
+            "status=100",
+            "--quiet",
+            "--report-dir",
+            reports.path().to_str().unwrap(),
+        ];
+        let mut cmd = crate::support::command(&[]);
+        cmd.arg("--data-dir").arg(data_dir).args(args);
+        async move { cmd.output().await.unwrap() }
+    };
+    // As the daemon's user with its data directory: no token to configure.
+    let out = run(d.data_dir().to_owned()).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    // Elsewhere, with no token: a clear error naming what to set.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = run(elsewhere.path().to_owned()).await;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("EXAI_WS_TOKEN") && text.contains("ws-token"), "{text}");
+}
