@@ -457,3 +457,17 @@ async fn a_loadtest_against_a_running_daemon_reads_its_token_file() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("EXAI_WS_TOKEN") && text.contains("ws-token"), "{text}");
 }
+
+#[tokio::test]
+async fn the_shim_needs_no_configuration_beside_its_daemon_and_says_what_to_set_elsewhere() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let url = format!("ws://{}", d.ws_addr);
+    let mut shim = crate::shim::Shim::start_in(&url, d.data_dir()).await;
+    let (_, reply) = shim.call(1, "version", json!({}), false).await;
+    assert_eq!(reply["result"]["isError"], false, "{reply}");
+    // Another user's (here: another data directory's) shim has no token to present.
+    let mut stranger = crate::shim::Shim::start(&url).await;
+    let (_, reply) = stranger.call(1, "version", json!({}), false).await;
+    let said = reply.to_string();
+    assert!(said.contains("EXAI_WS_TOKEN") && said.contains("ws-token"), "{said}");
+}
