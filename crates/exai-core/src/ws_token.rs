@@ -20,7 +20,10 @@ const MIN_CHARS: usize = 32;
 /// Why the token file cannot be used; each message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenFileError {
-    #[error("cannot {action} the WebSocket token file {path}: {source}")]
+    #[error(
+        "cannot {action} the WebSocket token file {path}: {source} (set EXAI_WS_TOKEN, or EXAI_DATA_DIR to a \
+         directory this user can write)"
+    )]
     Io {
         action: &'static str,
         path: PathBuf,
