@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog;
 use crate::conn_limit::ConnLimits;
+use crate::http::constant_time_eq;
 use crate::origin::AllowLists;
 use listener::{Admission, WsListener};
 use session::Sessions;
@@ -208,9 +209,4 @@ async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission
             let _ = futures::SinkExt::send(&mut socket, writer::close_message(4001, reason)).await;
         }
     }
-}
-
-/// Compares without an early exit, so the time taken says nothing about how much of a guess matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
