@@ -21,6 +21,7 @@ mod store_secrets;
 mod support;
 mod tasks;
 mod tasks_replicas;
+mod web;
 mod workflow;
 mod ws;
 mod ws_replicas;

@@ -112,7 +112,7 @@ pub const KEYS: &[Key] = &[
     secret(
         "http.token",
         "EXAI_HTTP_TOKEN",
-        "Bearer token required on every HTTP request when set (else 401).",
+        "Bearer token required on every HTTP request when set (else 401); required to bind `http.host` off loopback.",
     ),
     key(
         "http.allowed_hosts",
@@ -159,7 +159,13 @@ pub const KEYS: &[Key] = &[
     secret(
         "ws.token",
         "EXAI_WS_TOKEN",
-        "Token WebSocket clients must present in `hello` (else close 4003); unset accepts any token.",
+        "Token WebSocket clients must present (`hello`, or `Authorization: Bearer`; else close 4003); unset: the one `exai serve` creates in `<data_dir>/ws-token`. Required to bind `ws.host` off loopback.",
+    ),
+    key(
+        "insecure_no_auth",
+        "EXAI_INSECURE_NO_AUTH",
+        "false",
+        "Let `exai serve` bind HTTP or WebSocket to a non-loopback address without EXAI_HTTP_TOKEN / EXAI_WS_TOKEN (warns at every start); also `--insecure-no-auth`.",
     ),
     key(
         "ws.hello_timeout_secs",

@@ -4,6 +4,7 @@
 
 mod custom;
 mod error;
+mod exposure;
 mod fleet;
 mod keys;
 mod observe;
@@ -42,6 +43,8 @@ pub struct Config {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub ws: WsConfig,
+    /// `EXAI_INSECURE_NO_AUTH` / `--insecure-no-auth`: serve off loopback without tokens (see `exposure`).
+    pub insecure_no_auth: bool,
     pub tools: ToolSelection,
     pub providers: ProvidersConfig,
     /// `[providers.custom.<name>]` OpenAI-compatible endpoints, in name order.

@@ -200,6 +200,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             max_frame_bytes: max_frame_bytes?,
         })
     })();
+    let insecure_no_auth = r.bool("insecure_no_auth");
     let enabled = r.tool_names("tools.enabled");
     let disabled = r.tool_names("tools.disabled");
     let glm = provider(&mut r, "glm");
@@ -227,6 +228,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         log: LogConfig { format: format?, level },
         http: http?,
         ws: ws?,
+        insecure_no_auth: insecure_no_auth?,
         tools: ToolSelection {
             profile: profile?,
             enabled,

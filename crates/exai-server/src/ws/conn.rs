@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frames::{self, Inbound};
 use super::session::{Out, Session};
-use super::{WsState, calls, writer};
+use super::{WsState, calls, shared, writer};
 
 /// Serves one connection whose first frame was `hello`.
 pub(super) async fn run(
@@ -28,9 +28,10 @@ pub(super) async fn run(
     let conn = state.next_conn();
     let dead = CancellationToken::new();
     let kick = CancellationToken::new();
-    if !state.token_ok(token.as_deref()) {
+    let Some(owner) = token.as_deref().filter(|t| state.token_ok(Some(t))).map(shared::owner) else {
         tracing::info!(client = %peer, "websocket hello with a wrong token");
-        let message = "wrong or missing token: send the daemon's EXAI_WS_TOKEN in `hello`";
+        let message = "wrong or missing token: send the daemon's EXAI_WS_TOKEN (or the token in its data \
+                       directory's `ws-token` file) in `hello`";
         let _ = tx.send(Out::live(frames::hello_refused("unauthorized", message)));
         let _ = tx.send(Out::Close {
             code: 4003,
@@ -39,10 +40,10 @@ pub(super) async fn run(
         drop(tx);
         writer::run(sink, rx, None, dead).await;
         return;
-    }
+    };
     let session = match state
         .sessions
-        .attach(session_id.as_deref(), conn, tx.clone(), kick.clone())
+        .attach(session_id.as_deref(), &owner, conn, tx.clone(), kick.clone())
         .await
     {
         Ok(session) => session,
@@ -58,7 +59,7 @@ pub(super) async fn run(
             return;
         }
     };
-    tracing::debug!(client = %peer, session = %session.id, "websocket session attached");
+    tracing::debug!(client = %peer, session = %session.tag(), "websocket session attached");
     let writer = tokio::spawn(writer::run(sink, rx, Some((Arc::clone(&session), conn)), dead.clone()));
     let close = read(stream, &tx, &session, &state, &kick, &dead).await;
     if let Some((code, reason)) = close {

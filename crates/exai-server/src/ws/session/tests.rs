@@ -4,6 +4,9 @@ use super::*;
 use exai_store::SqliteStore;
 use tokio::sync::mpsc;
 
+/// The owner every session of these tests has (one token), unless a test says otherwise.
+const OWNER: &str = "owner-of-the-token";
+
 fn texts(rx: &mut mpsc::UnboundedReceiver<Out>) -> Vec<String> {
     let mut out = Vec::new();
     while let Ok(Out::Text { text, .. }) = rx.try_recv() {
@@ -68,11 +71,14 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     let store = store(&dir).await;
     let sessions = sessions(1, Duration::from_secs(60), &store);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let s = sessions
+        .attach(None, OWNER, 1, tx, CancellationToken::new())
+        .await
+        .unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
     let (tx2, _rx2) = mpsc::unbounded_channel();
     let refused = sessions
-        .attach(None, 2, tx2, CancellationToken::new())
+        .attach(None, OWNER, 2, tx2, CancellationToken::new())
         .await
         .err()
         .unwrap();
@@ -85,7 +91,7 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     // The resume may come while the store writes are under way: each frame still arrives exactly once.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let again = sessions
-        .attach(Some(&s.id), 3, tx, CancellationToken::new())
+        .attach(Some(&s.id), OWNER, 3, tx, CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(again.id, s.id);
@@ -111,7 +117,10 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
     let store = store(&dir).await;
     let sessions = sessions(4, Duration::from_secs(1), &store);
     let (tx, _rx) = mpsc::unbounded_channel();
-    let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let s = sessions
+        .attach(None, OWNER, 1, tx, CancellationToken::new())
+        .await
+        .unwrap();
     assert!(
         store
             .shared(shared::SESSION_SCOPE, &s.id, now_ms())
@@ -132,7 +141,7 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
     sessions
-        .attach(Some(&s.id), 2, tx, CancellationToken::new())
+        .attach(Some(&s.id), OWNER, 2, tx, CancellationToken::new())
         .await
         .unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
@@ -146,7 +155,7 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     let b = sessions(4, Duration::from_secs(1), &store);
     alive(&a).await;
     let (tx, rx) = mpsc::unbounded_channel();
-    let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let s = a.attach(None, OWNER, 1, tx, CancellationToken::new()).await.unwrap();
     let running = s.begin_call("\"late\"").unwrap();
     let cancelled = s.begin_call("\"stop\"").unwrap();
     drop(rx);
@@ -156,7 +165,10 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     stored(&store, &s.id, 2).await;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
+    let moved = b
+        .attach(Some(&s.id), OWNER, 1, tx, CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(moved.id, s.id);
     let got = texts(&mut rx);
     assert!(
@@ -199,7 +211,7 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     let b = sessions(4, Duration::from_secs(30), &store);
     alive(&a).await;
     let (tx, rx) = mpsc::unbounded_channel();
-    let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let s = a.attach(None, OWNER, 1, tx, CancellationToken::new()).await.unwrap();
     drop(rx);
     a.detach(&s, 1);
     s.deliver("result".into(), Kind::Final);
@@ -207,7 +219,10 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     stop_a.cancel();
     stopped(&a).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
+    let moved = b
+        .attach(Some(&s.id), OWNER, 1, tx, CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(moved.id, s.id);
     let mut got = Vec::new();
     while let Ok(out) = rx.try_recv() {
@@ -223,7 +238,10 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     );
     assert_eq!(&got[1..], ["result", "4006"]);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let fresh = b.attach(Some(&s.id), 2, tx, CancellationToken::new()).await.unwrap();
+    let fresh = b
+        .attach(Some(&s.id), OWNER, 2, tx, CancellationToken::new())
+        .await
+        .unwrap();
     assert_ne!(fresh.id, s.id);
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
 
@@ -231,16 +249,49 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     let c = sessions(4, Duration::from_secs(30), &store);
     alive(&c).await;
     let (tx, _rx) = mpsc::unbounded_channel();
-    let empty = c.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let empty = c.attach(None, OWNER, 1, tx, CancellationToken::new()).await.unwrap();
     c.shutdown.cancel();
     stopped(&c).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let fresh = b
-        .attach(Some(&empty.id), 3, tx, CancellationToken::new())
+        .attach(Some(&empty.id), OWNER, 3, tx, CancellationToken::new())
         .await
         .unwrap();
     assert_ne!(fresh.id, empty.id);
     let got = texts(&mut rx);
     assert_eq!(got.len(), 1, "no 4006 dance: {got:?}");
     assert!(got[0].contains("\"resumed\":false"), "{got:?}");
+}
+
+#[tokio::test]
+async fn only_the_token_that_opened_a_session_resumes_it_here_or_on_another_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let a = sessions(4, Duration::from_secs(60), &store);
+    let b = sessions(4, Duration::from_secs(60), &store);
+    alive(&a).await;
+    let (mine, theirs) = (shared::owner("token A"), shared::owner("token B"));
+    // The victim stays attached: a session taken over would cancel its `kick`.
+    let kick = CancellationToken::new();
+    let (tx, _victim) = mpsc::unbounded_channel();
+    let s = a.attach(None, &mine, 1, tx, kick.clone()).await.unwrap();
+
+    for (replica, conn) in [(&a, 2), (&b, 3)] {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let other = replica
+            .attach(Some(&s.id), &theirs, conn, tx, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_ne!(other.id, s.id, "another token gets a session of its own");
+        assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
+    }
+    assert!(!kick.is_cancelled(), "the session's own connection was not taken over");
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let same = b
+        .attach(Some(&s.id), &mine, 4, tx, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(same.id, s.id, "the same token resumes it, on another replica too");
+    assert!(texts(&mut rx)[0].contains("\"resumed\":true"));
 }
