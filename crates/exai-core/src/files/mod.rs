@@ -418,4 +418,167 @@ mod tests {
         std::fs::write(&ok, "fine").unwrap();
         assert_eq!(read(ok).await.unwrap().1, "fine");
     }
+
+    const SECRET: &str = "SECRET-OUTSIDE-THE-ROOT";
+
+    /// A root with links in and out of it, next to a secret: `base/{secret.txt, outside/file.txt, root/...}`.
+    fn fixture() -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::symlink;
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("root"), base.path().join("outside"));
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(base.path().join("secret.txt"), SECRET).unwrap();
+        std::fs::write(outside.join("file.txt"), SECRET).unwrap();
+        std::fs::write(root.join("file.txt"), "inside one").unwrap();
+        std::fs::write(root.join("a/file.txt"), "inside two").unwrap();
+        symlink("../outside", root.join("link_out")).unwrap();
+        symlink(&outside, root.join("abs_out")).unwrap();
+        symlink("a", root.join("link_in")).unwrap();
+        symlink(root.join("a"), root.join("abs_in")).unwrap();
+        symlink("..", root.join("a/up")).unwrap();
+        symlink("../..", root.join("a/upup")).unwrap();
+        symlink("../secret.txt", root.join("secret_link")).unwrap();
+        symlink("loop", root.join("loop")).unwrap();
+        (base, root)
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_during_reads_never_yields_the_outside_file() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let (_base, root) = fixture();
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::fs::write(root.join("real/file.txt"), "inside").unwrap();
+        let policy = policy(&root, 1 << 20);
+        let stop = Arc::new(AtomicBool::new(false));
+        let swaps = Arc::new(AtomicUsize::new(0));
+        // `d` is the real directory, then a symlink out of the root, as fast as it goes.
+        let swapper = {
+            let (stop, swaps, root) = (stop.clone(), swaps.clone(), root.clone());
+            std::thread::spawn(move || {
+                let d = root.join("d");
+                while !stop.load(Ordering::Relaxed) {
+                    for other in ["real", "link_out"] {
+                        std::fs::rename(root.join(other), &d).unwrap();
+                        std::fs::rename(&d, root.join(other)).unwrap();
+                    }
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        while swaps.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        let path = root.join("d/file.txt").to_str().unwrap().to_owned();
+        let rel = Path::new("d/file.txt");
+        let opened_root = Root::open(&root).unwrap();
+        let (mut tries, mut read, mut escaped) = (0, 0, 0);
+        // At least 300 reads, and on until some got through (the swapper shares the cores with everything else).
+        while tries < 300 || (read == 0 && tries < 100_000) {
+            tries += 1;
+            // Both strategies: the policy (openat2 first) and the walk on its own.
+            let text = if tries % 2 == 0 {
+                policy.read_text_now("chat", &path).ok().map(|(_, t)| t)
+            } else {
+                beneath::walk(&opened_root, rel, Kind::File).ok().map(|o| {
+                    let mut t = String::new();
+                    std::fs::File::from(o.fd).read_to_string(&mut t).unwrap();
+                    t
+                })
+            };
+            match text.as_deref() {
+                Some(SECRET) => escaped += 1,
+                Some(_) => read += 1,
+                None => {}
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert_eq!(
+            escaped, 0,
+            "{escaped} of {tries} reads returned the file outside the root"
+        );
+        assert!(
+            read > 0,
+            "no read got through in {tries} tries: the race was not exercised"
+        );
+    }
+
+    /// Random paths (`..`, links in and out, absolute and relative, NUL bytes, long names) against the fixture:
+    /// nothing outside the root is ever read, and nothing panics.
+    #[test]
+    fn the_resolver_never_reads_outside_the_root() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let (base, root) = fixture();
+        let policy = policy(&root, 1 << 20);
+        let opened_root = Root::open(&root).unwrap();
+        let segment = prop_oneof![
+            Just("..".to_owned()),
+            Just(".".to_owned()),
+            Just(String::new()),
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("file.txt".to_owned()),
+            Just("secret.txt".to_owned()),
+            Just("outside".to_owned()),
+            Just("root".to_owned()),
+            Just("link_out".to_owned()),
+            Just("abs_out".to_owned()),
+            Just("link_in".to_owned()),
+            Just("abs_in".to_owned()),
+            Just("up".to_owned()),
+            Just("upup".to_owned()),
+            Just("secret_link".to_owned()),
+            Just("loop".to_owned()),
+            Just("a\0b".to_owned()),
+            Just("x".repeat(300)),
+            "[a-z.]{1,4}",
+        ];
+        let prefix = prop_oneof![
+            Just(root.to_str().unwrap().to_owned()),
+            Just(base.path().to_str().unwrap().to_owned()),
+            Just(String::new()),
+            Just("/".to_owned()),
+        ];
+        let paths = (prefix, proptest::collection::vec(segment, 0..8))
+            .prop_map(|(prefix, segments)| format!("{prefix}/{}", segments.join("/")));
+        let mut runner = TestRunner::new(Config {
+            cases: 512,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&paths, |path| {
+                if let Ok((_, text)) = policy.read_text_now("chat", &path) {
+                    prop_assert!(text.starts_with("inside"), "{path} read {text:?}");
+                }
+                let rel = path.trim_start_matches('/');
+                // Both strategies on their own; a directory may come back (the policy refuses it), a file must
+                // be one of the root's.
+                type Open = fn(&Root, &Path, Kind) -> Result<Opened, Refusal>;
+                for (name, open) in [("walk", beneath::walk as Open), ("open", beneath::open as Open)] {
+                    if let Ok(o) = open(&opened_root, Path::new(rel), Kind::File)
+                        && rustix::fs::FileType::from_raw_mode(o.stat.st_mode).is_file()
+                    {
+                        let mut text = String::new();
+                        std::fs::File::from(o.fd).read_to_string(&mut text).unwrap();
+                        prop_assert!(text.starts_with("inside"), "{name} {rel} read {text:?}");
+                    }
+                }
+                if let Ok(dir) = policy_dir(&policy, &path) {
+                    prop_assert!(dir.starts_with(&opened_root.canonical), "{path} -> {}", dir.display());
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn policy_dir(policy: &FilePolicy, path: &str) -> Result<PathBuf, ToolError> {
+        policy
+            .open("precommit", path, Kind::Dir)?
+            .path
+            .ok_or_else(|| ToolError::Internal("no path".into()))
+    }
 }
