@@ -60,23 +60,6 @@ async fn a_daemon_started_in_root_reads_no_file_and_logs_that_no_roots_are_in_fo
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    let log = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
-            .await
-            .expect("no start-up log about file access within 10 s")
-            .unwrap()
-            .expect("the log ended before saying which roots are in force");
-        if line.contains("file access") {
-            break line;
-        }
-    };
-    // Keep draining the log so the daemon never blocks on it.
-    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
-    assert!(
-        log.contains("no allowed roots") && log.contains("EXAI_ALLOWED_ROOTS"),
-        "{log}"
-    );
-
     let http = reqwest::Client::new();
     let mcp = format!("http://{addr}/mcp");
     for (i, file) in ["/etc/passwd", "/proc/self/status", "/etc/hostname"].iter().enumerate() {
@@ -97,6 +80,24 @@ async fn a_daemon_started_in_root_reads_no_file_and_logs_that_no_roots_are_in_fo
         );
     }
     assert!(sim.chat_requests().is_empty(), "nothing may reach a model");
+    // ... and the start-up log said so, and how to set roots.
+    let log = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+            .await
+            .expect("no start-up log about file access within 10 s")
+            .unwrap()
+            .expect("the log ended before saying which roots are in force");
+        if line.contains("file access") {
+            break line;
+        }
+    };
+    // Keep draining the log so the daemon never blocks on it.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    assert!(
+        log.contains("no allowed roots") && log.contains("EXAI_ALLOWED_ROOTS"),
+        "{log}"
+    );
+
     child.start_kill().unwrap();
 }
 
