@@ -358,5 +358,12 @@ async fn lists_over_the_cap_are_refused_naming_the_field_and_the_schemas_say_max
             "{text}"
         );
     }
+    // consensus consults every listed model: the list is capped too.
+    let models: Vec<Value> = (0..17).map(|_| json!({"model": "flash"})).collect();
+    let args = json!({"step": "s", "step_number": 1, "total_steps": 1, "next_step_required": false,
+        "findings": "f", "models": models});
+    let (_, reply) = raw.call(3, "consensus", args, false).await;
+    let text = error_text(&reply);
+    assert!(text.contains("`models` holds 17 entries; at most 16"), "{text}");
     assert!(sim.chat_requests().is_empty(), "nothing refused may reach a model");
 }
