@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use crate::tools::model_call::cache::CacheConfig;
 pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
-pub use files::{FilesConfig, MAX_IMAGES_CEILING};
+pub use files::{FilesConfig, MAX_IMAGES_CEILING, never_a_root};
 pub use fleet::FleetConfig;
 pub use keys::{KEYS, Key, markdown_table};
 pub use observe::{AlertsConfig, AuditorConfig, TierLatency};

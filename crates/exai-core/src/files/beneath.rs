@@ -244,7 +244,8 @@ mod kernel {
                 UNAVAILABLE.store(true, Ordering::Relaxed);
                 None
             }
-            Err(Errno::XDEV | Errno::LOOP | Errno::AGAIN) => None,
+            // EPERM: a seccomp filter that refuses unknown syscalls that way (older container runtimes).
+            Err(Errno::XDEV | Errno::LOOP | Errno::AGAIN | Errno::PERM) => None,
             Err(e) => Some(Err(e.into())),
         }
     }

@@ -96,9 +96,11 @@ fn urls(tool: &str, images: &[String], policy: &FilePolicy, mode: Mode) -> Resul
             continue;
         }
         if !Path::new(image).is_absolute() {
+            let shown: String = image.chars().take(80).collect();
+            let cut = if shown.len() < image.len() { "…" } else { "" };
             return Err(invalid(
                 tool,
-                format!("images must be absolute paths or data URLs; `{image}` is neither"),
+                format!("images must be absolute paths or data:image/ URLs; `{shown}{cut}` is neither"),
             ));
         }
         let Some(mime) = mime(image) else {
