@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::chat::{error_text, exai, sim, structured};
+use crate::chat::{error_text, exai, sim};
 use crate::support::{Raw, command, jsonrpc_reply, stateless_call, std_command};
 
 fn s(p: &Path) -> String {
@@ -27,53 +27,104 @@ fn upstream(sim: &exai_sim::SimHandle) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn a_daemon_started_in_root_reads_no_file_and_logs_that_no_roots_are_in_force() {
-    crate::support::crypto();
-    let sim = sim().await;
-    let data = tempfile::tempdir().unwrap();
-    let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
-    let mut cmd = command(&[
-        ("GLM_BASE_URL", glm.as_str()),
-        ("KIMI_BASE_URL", kimi.as_str()),
-        ("GLM_API_KEY", "k"),
-        ("KIMI_API_KEY", "k"),
-        ("EXAI_LOG_LEVEL", "info"),
-    ]);
-    // Launchers often start daemons in `/`: no EXAI_ALLOWED_ROOTS, so the working directory would be the root.
-    cmd.current_dir("/")
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-        .await
-        .expect("exai serve printed nothing within 30 s")
-        .unwrap()
-        .expect("exai serve exited");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    let http = reqwest::Client::new();
-    let mcp = format!("http://{addr}/mcp");
-    for (i, file) in ["/etc/passwd", "/proc/self/status", "/etc/hostname"].iter().enumerate() {
-        let args = json!({"prompt": "q", "model": "flash", "files": [file]});
-        let body = stateless_call(&http, &mcp, i as i64 + 1, "chat", args, "files-test")
+/// `exai serve` started in `cwd` with the simulator as GLM and Kimi, its log on a pipe; killed on drop.
+struct Served {
+    child: tokio::process::Child,
+    mcp: String,
+    log: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start(sim: &exai_sim::SimHandle, cwd: &Path, envs: &[(&str, &str)]) -> Self {
+        crate::support::crypto();
+        let data = tempfile::tempdir().unwrap();
+        let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
+        let mut all = vec![
+            ("GLM_BASE_URL", glm.as_str()),
+            ("KIMI_BASE_URL", kimi.as_str()),
+            ("GLM_API_KEY", "k"),
+            ("KIMI_API_KEY", "k"),
+            ("EXAI_LOG_LEVEL", "info"),
+        ];
+        all.extend_from_slice(envs);
+        let mut cmd = command(&all);
+        cmd.current_dir(cwd)
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+            .await
+            .expect("exai serve printed nothing within 30 s")
+            .unwrap()
+            .expect("exai serve exited");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Self {
+            log: BufReader::new(child.stderr.take().unwrap()).lines(),
+            child,
+            mcp: format!("http://{addr}/mcp"),
+            http: reqwest::Client::new(),
+            _data: data,
+        }
+    }
+
+    /// A stateless `tools/call` over HTTP; the JSON-RPC reply.
+    async fn call(&self, id: i64, tool: &str, args: Value) -> Value {
+        let body = stateless_call(&self.http, &self.mcp, id, tool, args, "files-test")
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        let reply = jsonrpc_reply(&body);
-        assert_eq!(reply["result"]["isError"], true, "{file}: {reply}");
-        let text = reply["result"]["content"][0]["text"].as_str().unwrap();
+        jsonrpc_reply(&body)
+    }
+
+    /// The first log line containing `needle`; the rest of the log is drained from then on.
+    async fn log_line(mut self, needle: &str) -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(10), self.log.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no log line with {needle:?} within 10 s"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("the log ended before a line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// The daemon's resident memory, in KiB (Linux).
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id().unwrap())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+fn tool_error(reply: &Value) -> &str {
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    reply["result"]["content"][0]["text"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn a_daemon_started_in_root_reads_no_file_and_logs_that_no_roots_are_in_force() {
+    let sim = sim().await;
+    // Launchers often start daemons in `/`: no EXAI_ALLOWED_ROOTS, so the working directory would be the root.
+    let daemon = Served::start(&sim, Path::new("/"), &[]).await;
+    for (i, file) in ["/etc/passwd", "/proc/self/status", "/etc/hostname"].iter().enumerate() {
+        let args = json!({"prompt": "q", "model": "flash", "files": [file]});
+        let reply = daemon.call(i as i64 + 1, "chat", args).await;
+        let text = tool_error(&reply);
         assert!(
             text.contains("no directories are allowed for file access") && text.contains("EXAI_ALLOWED_ROOTS"),
             "{text}"
@@ -81,24 +132,11 @@ async fn a_daemon_started_in_root_reads_no_file_and_logs_that_no_roots_are_in_fo
     }
     assert!(sim.chat_requests().is_empty(), "nothing may reach a model");
     // ... and the start-up log said so, and how to set roots.
-    let log = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
-            .await
-            .expect("no start-up log about file access within 10 s")
-            .unwrap()
-            .expect("the log ended before saying which roots are in force");
-        if line.contains("file access") {
-            break line;
-        }
-    };
-    // Keep draining the log so the daemon never blocks on it.
-    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    let log = daemon.log_line("file access").await;
     assert!(
         log.contains("no allowed roots") && log.contains("EXAI_ALLOWED_ROOTS"),
         "{log}"
     );
-
-    child.start_kill().unwrap();
 }
 
 #[tokio::test]
@@ -257,13 +295,6 @@ async fn input_schema(raw: &mut Raw, tool: &str) -> Value {
         .clone()
 }
 
-/// The daemon's resident memory, in KiB (Linux).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[tokio::test]
 async fn a_thousand_copies_of_one_image_are_refused_naming_the_limit_and_repeats_are_sent_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -272,30 +303,29 @@ async fn a_thousand_copies_of_one_image_are_refused_naming_the_limit_and_repeats
     std::os::unix::fs::symlink(&png, dir.path().join("same.png")).unwrap();
     std::fs::write(dir.path().join("big.png"), vec![1u8; 4_000]).unwrap();
     let sim = sim().await;
-    let mut raw = exai(
+    let daemon = Served::start(
         &sim,
+        dir.path(),
         &[
             ("EXAI_ALLOWED_ROOTS", dir.path().to_str().unwrap()),
             ("EXAI_MAX_IMAGE_TOTAL_BYTES", "3000"),
         ],
     )
     .await;
-    let pid = raw.child.id().unwrap();
-    let before = rss_kib(pid);
+    let before = daemon.rss_kib();
     let copies = vec!["data:image/png;base64,iVBORw0KGgo="; 1_000];
     let args = json!({"prompt": "what is this?", "model": "glm-4.5v", "images": copies});
-    let (_, reply) = raw.call(1, "chat", args, false).await;
-    let text = error_text(&reply);
+    let reply = daemon.call(1, "chat", args).await;
+    let text = tool_error(&reply);
     assert!(
         text.contains("`images` holds 1000 entries; at most 8 images") && text.contains("EXAI_MAX_IMAGES"),
         "{text}"
     );
-    let after = rss_kib(pid);
+    let after = daemon.rss_kib();
     assert!(after < before + 64 * 1024, "RSS grew from {before} KiB to {after} KiB");
 
     let args = json!({"prompt": "q", "model": "glm-4.5v", "images": [s(&dir.path().join("big.png"))]});
-    let (_, reply) = raw.call(2, "chat", args, false).await;
-    let text = error_text(&reply);
+    let text = tool_error(&daemon.call(2, "chat", args).await).to_owned();
     assert!(
         text.contains("at most 3000 image bytes") && text.contains("EXAI_MAX_IMAGE_TOTAL_BYTES"),
         "{text}"
@@ -312,8 +342,8 @@ async fn a_thousand_copies_of_one_image_are_refused_naming_the_limit_and_repeats
         s(&png),
     ];
     let args = json!({"prompt": "q", "model": "glm-4.5v", "images": images});
-    let (_, reply) = raw.call(3, "chat", args, false).await;
-    structured(&reply);
+    let reply = daemon.call(3, "chat", args).await;
+    assert_eq!(reply["result"]["isError"], false, "{reply}");
     let sent = sim.chat_requests();
     let parts = sent[0].messages().last().unwrap()["content"].clone();
     let urls: Vec<&Value> = parts
