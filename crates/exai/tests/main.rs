@@ -7,6 +7,7 @@ mod chat;
 mod cli;
 mod dashboard;
 mod faults;
+mod files;
 mod fleet;
 mod git_hardening;
 mod http;

@@ -310,11 +310,16 @@ async fn paths_outside_the_allowed_roots_symlink_escapes_and_oversize_files_are_
             "case {i}: {text}"
         );
     }
-    // chat gets the same protection.
+    // chat gets the same protection, and no refusal says what lies outside the roots.
     let (_, reply) = raw
         .call(20, "chat", json!({"prompt": "q", "files": [p(&link)]}), false)
         .await;
-    assert!(error_text(&reply).contains("resolves to"), "{reply}");
+    let text = error_text(&reply);
+    assert!(text.contains("is outside the allowed roots"), "{text}");
+    assert!(
+        !text.contains(outside.path().to_str().unwrap()) && !text.contains("secret.txt"),
+        "{text}"
+    );
     assert!(sim.chat_requests().is_empty(), "nothing refused may reach a model");
 }
 

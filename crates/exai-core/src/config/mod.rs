@@ -5,6 +5,7 @@
 mod custom;
 mod error;
 mod exposure;
+mod files;
 mod fleet;
 mod keys;
 mod observe;
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub use crate::tools::model_call::cache::CacheConfig;
 pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
+pub use files::{FilesConfig, MAX_IMAGES_CEILING, never_a_root};
 pub use fleet::FleetConfig;
 pub use keys::{KEYS, Key, markdown_table};
 pub use observe::{AlertsConfig, AuditorConfig, TierLatency};
@@ -78,13 +80,6 @@ pub struct ConversationConfig {
 pub struct ObservabilityConfig {
     /// How long a row of `tool_executions` is kept.
     pub executions_retention: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct FilesConfig {
-    /// Absolute directories; a file must resolve inside one of them.
-    pub allowed_roots: Vec<PathBuf>,
-    pub max_file_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy)]

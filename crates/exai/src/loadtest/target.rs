@@ -166,7 +166,11 @@ impl Target {
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
-        if let Ok(cwd) = std::env::current_dir() {
+        // The caller's directory (precommit reviews it), unless it can never be a root (`/`, the home directory).
+        if let Ok(cwd) = std::env::current_dir()
+            && exai_core::config::never_a_root(&cwd, std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref())
+                .is_none()
+        {
             base_env.push(("EXAI_ALLOWED_ROOTS".to_owned(), cwd.display().to_string()));
         }
         if let Some(token) = &token {
