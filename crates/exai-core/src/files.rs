@@ -60,6 +60,21 @@ impl FilePolicy {
         Ok(canonical)
     }
 
+    /// Whether `path` resolves (symlinks followed) inside an allowed root: false when it resolves nowhere.
+    pub async fn contains(&self, path: &Path) -> bool {
+        let Ok(canonical) = tokio::fs::canonicalize(path).await else {
+            return false;
+        };
+        for root in &self.roots {
+            if let Ok(root) = tokio::fs::canonicalize(root).await
+                && canonical.starts_with(&root)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// `path`'s canonical form, if it is absolute and resolves inside an allowed root.
     async fn inside(&self, tool: &str, path: &str) -> Result<PathBuf, ToolError> {
         if !Path::new(path).is_absolute() {

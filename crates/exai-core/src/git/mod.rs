@@ -9,6 +9,7 @@ mod config_guard;
 use std::path::{Path, PathBuf};
 
 use crate::error::ToolError;
+use crate::files::FilePolicy;
 
 /// Which changes to diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,18 +91,27 @@ pub struct Repository {
 }
 
 /// Opens the work tree containing `dir`: refused when `dir` is in none (a bare repository found by discovery, such
-/// as one committed inside a clone, counts as none: `safe.bareRepository=explicit`), or when the repository's
-/// configuration names a program (see [`config_guard::program_keys`]), naming each key.
-pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
+/// as one committed inside a clone, counts as none: `safe.bareRepository=explicit`), when anything git reads to diff
+/// it lies outside the allowed roots of `policy` (see [`outside_roots`] and the alternates below), or when the repository's configuration
+/// names a program (see [`config_guard::program_keys`]), naming each key.
+pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Repository, ToolError> {
     let out = command::run(
         dir,
-        &["rev-parse", "--is-inside-work-tree", "--show-toplevel"],
+        &[
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-dir",
+            "--git-common-dir",
+        ],
         64 * 1024,
     )
     .await
     .map_err(|e| cannot_run(tool, e))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut lines = stdout.lines();
+    // Split on LF alone: `lines()` would also drop a CR ending a path, reading `/root\r` as `/root`.
+    let mut lines = stdout.strip_suffix('\n').unwrap_or(&stdout).split('\n');
     if !out.success || out.overflowed || lines.next() != Some("true") {
         let why = match out.stderr_text() {
             text if !out.success => format!("git rev-parse failed: {text}"),
@@ -112,7 +122,37 @@ pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
             format!("`{}` is not inside a git work tree ({why})", dir.display()),
         ));
     }
-    let toplevel = PathBuf::from(lines.next().unwrap_or_default());
+    // One path a line: a path with a line feed in it (or not UTF-8) would be read as another path, so refused.
+    let paths: Vec<&str> = lines.collect();
+    if paths.len() != 3 || std::str::from_utf8(&out.stdout).is_err() {
+        return Err(invalid(
+            tool,
+            format!(
+                "the git repository at `{}` has a path with a line feed in it, or one that is not UTF-8; exai cannot \
+                 check where it lies",
+                dir.display()
+            ),
+        ));
+    }
+    let (toplevel, git_dir, common_dir) = (
+        PathBuf::from(paths[0]),
+        PathBuf::from(paths[1]),
+        PathBuf::from(paths[2]),
+    );
+    if !policy.contains(&toplevel).await {
+        // Never name the outside path: say only that the work tree reaches out of the roots.
+        return Err(invalid(
+            tool,
+            format!(
+                "the git work tree containing `{}` starts above the allowed roots (files.allowed_roots, \
+                 EXAI_ALLOWED_ROOTS), so its diff would show files outside them; allow the repository's top \
+                 directory, or point path at a repository inside the roots",
+                dir.display()
+            ),
+        ));
+    }
+    // Before the configuration is read: a configuration outside the roots is not quoted either.
+    outside_roots(tool, dir, policy, &git_dir, &common_dir).await?;
     let listing = command::run(dir, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
         .await
         .map_err(|e| cannot_run(tool, e))?;
@@ -143,10 +183,159 @@ pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
             ),
         ));
     }
+    // Every object store git reads: `objects/info/alternates`, theirs in turn, as git resolves them.
+    let counted = command::run(dir, &["count-objects", "-v"], MAX_CONFIG_BYTES)
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
+    if !counted.success || counted.overflowed {
+        return Err(invalid(
+            tool,
+            format!(
+                "cannot list the object stores of the git repository at `{}`: {}",
+                dir.display(),
+                counted.stderr_text()
+            ),
+        ));
+    }
+    for line in String::from_utf8_lossy(&counted.stdout).split('\n') {
+        if let Some(alternate) = line.strip_prefix("alternate: ") {
+            // A quoted path (git quotes unusual characters) is refused rather than unquoted.
+            if alternate.starts_with('"') || !policy.contains(Path::new(alternate)).await {
+                return Err(outside(
+                    tool,
+                    dir,
+                    "an object store it borrows (objects/info/alternates)",
+                ));
+            }
+        }
+    }
+    // git trusts the paths in its index: an entry named `/home/me/.ssh/id_rsa` (or `../..`) is read from the disk
+    // and shown in the diff, so every entry must be a plain path inside the work tree. Listed from the top: from a
+    // subdirectory, ls-files would list only the entries below it.
+    let index = command::run(&toplevel, &["ls-files", "-z", "--cached"], MAX_INDEX_BYTES)
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
+    if !index.success || index.overflowed {
+        return Err(invalid(
+            tool,
+            format!(
+                "cannot list the index of the git repository at `{}` (at most {MAX_INDEX_BYTES} bytes): {}",
+                dir.display(),
+                index.stderr_text()
+            ),
+        ));
+    }
+    if let Some(bad) = index
+        .stdout
+        .split(|&b| b == 0)
+        .find(|p| !p.is_empty() && !plain_path(p))
+    {
+        return Err(invalid(
+            tool,
+            format!(
+                "refusing the git repository at `{}`: its index names `{}`, which is not a path inside the work tree \
+                 (absolute, or with an empty, `.`, `..` or `.git` part); git would read it from the disk for the diff",
+                dir.display(),
+                String::from_utf8_lossy(bad)
+            ),
+        ));
+    }
     Ok(Repository {
         dir: dir.to_owned(),
         toplevel,
     })
+}
+
+/// At most this much of `git ls-files -z`; a larger index is refused rather than half checked.
+const MAX_INDEX_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Whether an index entry is a path git itself would accept (`verify_path`): relative, and no part of it empty,
+/// `.`, `..` or `.git` (in any case).
+fn plain_path(path: &[u8]) -> bool {
+    !path.starts_with(b"/")
+        && path
+            .split(|&b| b == b'/')
+            .all(|part| !part.is_empty() && part != b"." && part != b".." && !part.eq_ignore_ascii_case(b".git"))
+}
+
+/// Past this many entries in the git directory, a repository is refused rather than half checked.
+const MAX_GIT_DIR_ENTRIES: usize = 1_000_000;
+
+/// Refuses a repository when what git reads to diff it lies outside the allowed roots: the git directory itself (a
+/// `.git` file or symlink pointing elsewhere), the common directory of a linked work tree (or a `commondir` file),
+/// or a symlink inside either (an `objects`, `refs` or `index` linked to another repository's would show that
+/// repository's files in the diff). A git directory that cannot be walked whole is refused too: git opens files by
+/// name in a directory it cannot list.
+async fn outside_roots(
+    tool: &str,
+    dir: &Path,
+    policy: &FilePolicy,
+    git_dir: &Path,
+    common_dir: &Path,
+) -> Result<(), ToolError> {
+    if !policy.contains(git_dir).await {
+        return Err(outside(tool, dir, "its git directory"));
+    }
+    if !policy.contains(common_dir).await {
+        return Err(outside(tool, dir, "the git directory it shares with other work trees"));
+    }
+    let mut walk = vec![common_dir.to_owned()];
+    if !git_dir.starts_with(common_dir) {
+        walk.push(git_dir.to_owned());
+    }
+    let links = tokio::task::spawn_blocking(move || symlinks_under(walk, MAX_GIT_DIR_ENTRIES))
+        .await
+        .map_err(|e| ToolError::Unavailable(format!("{tool}: cannot walk the git directory: {e}")))?
+        .map_err(|why| {
+            invalid(
+                tool,
+                format!(
+                    "refusing the git repository at `{}`: its git directory cannot be checked whole ({why})",
+                    dir.display()
+                ),
+            )
+        })?;
+    for link in links {
+        if !policy.contains(&link).await {
+            return Err(outside(tool, dir, "a symlink in its git directory"));
+        }
+    }
+    Ok(())
+}
+
+/// Every symlink below `dirs` (not followed); an error past `max` entries or on a directory that cannot be read.
+fn symlinks_under(mut dirs: Vec<PathBuf>, max: usize) -> Result<Vec<PathBuf>, String> {
+    let (mut links, mut seen) = (Vec::new(), 0usize);
+    while let Some(dir) = dirs.pop() {
+        let unreadable = |e: std::io::Error| format!("`{}` cannot be read: {e}", dir.display());
+        for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            seen += 1;
+            if seen > max {
+                return Err(format!("over {max} entries"));
+            }
+            let kind = entry.file_type().map_err(unreadable)?;
+            if kind.is_symlink() {
+                links.push(entry.path());
+            } else if kind.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    Ok(links)
+}
+
+fn outside(tool: &str, dir: &Path, what: &str) -> ToolError {
+    // Never name the outside path.
+    invalid(
+        tool,
+        format!(
+            "refusing the git repository at `{}`: {what} lies outside the allowed roots (files.allowed_roots, \
+             EXAI_ALLOWED_ROOTS), and its diff would show files from there; allow that directory too, or review a \
+             repository wholly inside the roots",
+            dir.display()
+        ),
+    )
 }
 
 impl Repository {
@@ -159,6 +348,9 @@ impl Repository {
             "--no-ext-diff",
             "--no-textconv",
             "--ignore-submodules=dirty",
+            // Not `diff.submodule=diff`: it runs `git diff` in the submodule, without these flags, under the
+            // submodule's own (unchecked) configuration; `log` reads the submodule's objects.
+            "--submodule=short",
         ];
         match changes {
             Changes::Staged => args.push("--cached"),
@@ -183,5 +375,48 @@ impl Repository {
         )
         .await?;
         Ok(out.lines().map(str::to_owned).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_entries_must_be_plain_paths_inside_the_work_tree() {
+        for good in ["a.txt", "src/lib.rs", ".github/x", "a/.gitignore", "x..y", "..a"] {
+            assert!(plain_path(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/",
+            ".git/config",
+            "a/.GIT/x",
+            "",
+        ] {
+            assert!(!plain_path(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_walk_finds_nested_symlinks_and_refuses_what_it_cannot_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("objects/pack");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(dir.path().join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::os::unix::fs::symlink("/elsewhere/index", dir.path().join("index")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere/pack", nested.join("p.pack")).unwrap();
+        let mut links = symlinks_under(vec![dir.path().to_owned()], 100).unwrap();
+        links.sort();
+        assert_eq!(links, [dir.path().join("index"), nested.join("p.pack")]);
+        let err = symlinks_under(vec![dir.path().to_owned()], 3).unwrap_err();
+        assert_eq!(err, "over 3 entries");
+        // git opens files by name in a directory it cannot list: a directory the walk cannot read is refused.
+        let err = symlinks_under(vec![dir.path().join("missing")], 100).unwrap_err();
+        assert!(err.contains("cannot be read"), "{err}");
     }
 }
