@@ -454,6 +454,25 @@ async fn a_git_directory_or_object_store_outside_the_roots_is_refused() {
     let carriage = c.root.join("carriage");
     std::fs::create_dir(&carriage).unwrap();
     std::os::unix::fs::symlink(&beside, carriage.join(".git")).unwrap();
+    // Hops through the roots: `objects` links to a directory inside them whose `pack` links out, and alternates
+    // name a store inside them whose `pack` links out.
+    git(&outside.join("secret"), &["gc", "-q"]);
+    let decoy = c.root.join("decoy-objects");
+    std::fs::create_dir_all(decoy.join("info")).unwrap();
+    std::os::unix::fs::symlink(secret_git.join("objects/pack"), decoy.join("pack")).unwrap();
+    let hop = c.root.join("hop");
+    std::fs::create_dir(&hop).unwrap();
+    git(&hop, &["init", "-q"]);
+    std::fs::remove_dir_all(hop.join(".git/objects")).unwrap();
+    std::os::unix::fs::symlink(&decoy, hop.join(".git/objects")).unwrap();
+    let borrow = c.root.join("borrow");
+    std::fs::create_dir(&borrow).unwrap();
+    git(&borrow, &["init", "-q"]);
+    std::fs::write(
+        borrow.join(".git/objects/info/alternates"),
+        format!("{}\n", decoy.display()),
+    )
+    .unwrap();
     let secret_path = outside.join("secret");
     let mut failures = Vec::new();
     for (how, repo) in [
@@ -464,6 +483,8 @@ async fn a_git_directory_or_object_store_outside_the_roots_is_refused() {
         ("alternates", &alternates),
         ("a symlinked objects directory", &objects),
         ("a git directory beside the root, its name ending in CR", &carriage),
+        ("objects linked into the roots, linking out", &hop),
+        ("alternates into the roots, linking out", &borrow),
     ] {
         let (reply, sent) = precommit_with(&c.root, repo, &[], json!({"compare_to": head})).await;
         let leaked = sent.iter().any(|s| last_text(s).contains("TOPSECRET"));

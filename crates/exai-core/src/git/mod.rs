@@ -92,8 +92,9 @@ pub struct Repository {
 
 /// Opens the work tree containing `dir`: refused when `dir` is in none (a bare repository found by discovery, such
 /// as one committed inside a clone, counts as none: `safe.bareRepository=explicit`), when anything git reads to diff
-/// it lies outside the allowed roots of `policy` (see [`outside_roots`] and the alternates below), or when the repository's configuration
-/// names a program (see [`config_guard::program_keys`]), naming each key.
+/// it lies outside the allowed roots of `policy` (its work tree, git directory, common directory, borrowed object
+/// stores, a symlink in them: see [`symlinks_inside`]; an index entry that is no plain relative path), or when the
+/// repository's configuration names a program (see [`config_guard::program_keys`]), naming each key.
 pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Repository, ToolError> {
     let out = command::run(
         dir,
@@ -152,7 +153,44 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
         ));
     }
     // Before the configuration is read: a configuration outside the roots is not quoted either.
-    outside_roots(tool, dir, policy, &git_dir, &common_dir).await?;
+    if !policy.contains(&git_dir).await {
+        return Err(outside(tool, dir, "its git directory"));
+    }
+    if !policy.contains(&common_dir).await {
+        return Err(outside(tool, dir, "the git directory it shares with other work trees"));
+    }
+    // Every object store git reads: `objects/info/alternates`, theirs in turn, as git resolves them.
+    let counted = command::run(dir, &["count-objects", "-v"], MAX_CONFIG_BYTES)
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
+    if !counted.success || counted.overflowed {
+        return Err(invalid(
+            tool,
+            format!(
+                "cannot list the object stores of the git repository at `{}`: {}",
+                dir.display(),
+                counted.stderr_text()
+            ),
+        ));
+    }
+    let mut walk = vec![common_dir.clone()];
+    if !git_dir.starts_with(&common_dir) {
+        walk.push(git_dir.clone());
+    }
+    for line in String::from_utf8_lossy(&counted.stdout).split('\n') {
+        if let Some(alternate) = line.strip_prefix("alternate: ") {
+            // A quoted path (git quotes unusual characters) is refused rather than unquoted.
+            if alternate.starts_with('"') || !policy.contains(Path::new(alternate)).await {
+                return Err(outside(
+                    tool,
+                    dir,
+                    "an object store it borrows (objects/info/alternates)",
+                ));
+            }
+            walk.push(PathBuf::from(alternate));
+        }
+    }
+    symlinks_inside(tool, dir, policy, walk).await?;
     let listing = command::run(dir, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
         .await
         .map_err(|e| cannot_run(tool, e))?;
@@ -182,32 +220,6 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
                 dir.display()
             ),
         ));
-    }
-    // Every object store git reads: `objects/info/alternates`, theirs in turn, as git resolves them.
-    let counted = command::run(dir, &["count-objects", "-v"], MAX_CONFIG_BYTES)
-        .await
-        .map_err(|e| cannot_run(tool, e))?;
-    if !counted.success || counted.overflowed {
-        return Err(invalid(
-            tool,
-            format!(
-                "cannot list the object stores of the git repository at `{}`: {}",
-                dir.display(),
-                counted.stderr_text()
-            ),
-        ));
-    }
-    for line in String::from_utf8_lossy(&counted.stdout).split('\n') {
-        if let Some(alternate) = line.strip_prefix("alternate: ") {
-            // A quoted path (git quotes unusual characters) is refused rather than unquoted.
-            if alternate.starts_with('"') || !policy.contains(Path::new(alternate)).await {
-                return Err(outside(
-                    tool,
-                    dir,
-                    "an object store it borrows (objects/info/alternates)",
-                ));
-            }
-        }
     }
     // git trusts the paths in its index: an entry named `/home/me/.ssh/id_rsa` (or `../..`) is read from the disk
     // and shown in the diff, so every entry must be a plain path inside the work tree. Listed from the top: from a
@@ -261,68 +273,80 @@ fn plain_path(path: &[u8]) -> bool {
 /// Past this many entries in the git directory, a repository is refused rather than half checked.
 const MAX_GIT_DIR_ENTRIES: usize = 1_000_000;
 
-/// Refuses a repository when what git reads to diff it lies outside the allowed roots: the git directory itself (a
-/// `.git` file or symlink pointing elsewhere), the common directory of a linked work tree (or a `commondir` file),
-/// or a symlink inside either (an `objects`, `refs` or `index` linked to another repository's would show that
-/// repository's files in the diff). A git directory that cannot be walked whole is refused too: git opens files by
-/// name in a directory it cannot list.
-async fn outside_roots(
-    tool: &str,
-    dir: &Path,
-    policy: &FilePolicy,
-    git_dir: &Path,
-    common_dir: &Path,
-) -> Result<(), ToolError> {
-    if !policy.contains(git_dir).await {
-        return Err(outside(tool, dir, "its git directory"));
+/// Refuses a repository when a symlink in what git reads (its git directory, common directory and borrowed object
+/// stores, `walk`) resolves outside the allowed roots: an `objects`, `refs` or `index` linked to another
+/// repository's would show that repository's files in the diff. A symlink to a directory inside the roots is
+/// walked in turn (it could hold the link that leaves them). What cannot be walked whole is refused: git opens files
+/// by name in a directory it cannot list.
+async fn symlinks_inside(tool: &str, dir: &Path, policy: &FilePolicy, walk: Vec<PathBuf>) -> Result<(), ToolError> {
+    let roots = policy.roots.clone();
+    let walked = tokio::task::spawn_blocking(move || {
+        let roots: Vec<PathBuf> = roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()).collect();
+        walk_git_dirs(walk, &roots, MAX_GIT_DIR_ENTRIES)
+    })
+    .await
+    .map_err(|e| ToolError::Unavailable(format!("{tool}: cannot walk the git directory: {e}")))?;
+    match walked {
+        Ok(()) => Ok(()),
+        Err(Walk::Outside) => Err(outside(tool, dir, "a symlink in its git directory")),
+        Err(Walk::Unchecked(why)) => Err(invalid(
+            tool,
+            format!(
+                "refusing the git repository at `{}`: its git directory cannot be checked whole ({why})",
+                dir.display()
+            ),
+        )),
     }
-    if !policy.contains(common_dir).await {
-        return Err(outside(tool, dir, "the git directory it shares with other work trees"));
-    }
-    let mut walk = vec![common_dir.to_owned()];
-    if !git_dir.starts_with(common_dir) {
-        walk.push(git_dir.to_owned());
-    }
-    let links = tokio::task::spawn_blocking(move || symlinks_under(walk, MAX_GIT_DIR_ENTRIES))
-        .await
-        .map_err(|e| ToolError::Unavailable(format!("{tool}: cannot walk the git directory: {e}")))?
-        .map_err(|why| {
-            invalid(
-                tool,
-                format!(
-                    "refusing the git repository at `{}`: its git directory cannot be checked whole ({why})",
-                    dir.display()
-                ),
-            )
-        })?;
-    for link in links {
-        if !policy.contains(&link).await {
-            return Err(outside(tool, dir, "a symlink in its git directory"));
-        }
-    }
-    Ok(())
 }
 
-/// Every symlink below `dirs` (not followed); an error past `max` entries or on a directory that cannot be read.
-fn symlinks_under(mut dirs: Vec<PathBuf>, max: usize) -> Result<Vec<PathBuf>, String> {
-    let (mut links, mut seen) = (Vec::new(), 0usize);
-    while let Some(dir) = dirs.pop() {
-        let unreadable = |e: std::io::Error| format!("`{}` cannot be read: {e}", dir.display());
+/// Why a walk of git directories failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Walk {
+    /// A symlink resolves outside the roots, or nowhere.
+    Outside,
+    /// A directory could not be read, or there were more than the most entries.
+    Unchecked(String),
+}
+
+/// Walks `dirs` (symlinks resolved, never followed blindly): every symlink must resolve inside `roots` (canonical);
+/// one to a directory is walked in turn, once.
+fn walk_git_dirs(dirs: Vec<PathBuf>, roots: &[PathBuf], max: usize) -> Result<(), Walk> {
+    let inside = |p: &Path| roots.iter().any(|r| p.starts_with(r));
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = Vec::new();
+    for d in dirs {
+        let canonical = std::fs::canonicalize(&d).map_err(|_| Walk::Outside)?;
+        if !inside(&canonical) {
+            return Err(Walk::Outside);
+        }
+        if seen.insert(canonical.clone()) {
+            stack.push(canonical);
+        }
+    }
+    let mut entries_seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        let unreadable = |e: std::io::Error| Walk::Unchecked(format!("`{}` cannot be read: {e}", dir.display()));
         for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
-            seen += 1;
-            if seen > max {
-                return Err(format!("over {max} entries"));
+            entries_seen += 1;
+            if entries_seen > max {
+                return Err(Walk::Unchecked(format!("over {max} entries")));
             }
             let kind = entry.file_type().map_err(unreadable)?;
             if kind.is_symlink() {
-                links.push(entry.path());
+                let target = std::fs::canonicalize(entry.path()).map_err(|_| Walk::Outside)?;
+                if !inside(&target) {
+                    return Err(Walk::Outside);
+                }
+                if target.is_dir() && seen.insert(target.clone()) {
+                    stack.push(target);
+                }
             } else if kind.is_dir() {
-                dirs.push(entry.path());
+                stack.push(entry.path());
             }
         }
     }
-    Ok(links)
+    Ok(())
 }
 
 fn outside(tool: &str, dir: &Path, what: &str) -> ToolError {
@@ -403,20 +427,34 @@ mod tests {
     }
 
     #[test]
-    fn the_walk_finds_nested_symlinks_and_refuses_what_it_cannot_read_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let nested = dir.path().join("objects/pack");
-        std::fs::create_dir_all(&nested).unwrap();
-        std::fs::write(dir.path().join("HEAD"), "ref: refs/heads/main\n").unwrap();
-        std::os::unix::fs::symlink("/elsewhere/index", dir.path().join("index")).unwrap();
-        std::os::unix::fs::symlink("/elsewhere/pack", nested.join("p.pack")).unwrap();
-        let mut links = symlinks_under(vec![dir.path().to_owned()], 100).unwrap();
-        links.sort();
-        assert_eq!(links, [dir.path().join("index"), nested.join("p.pack")]);
-        let err = symlinks_under(vec![dir.path().to_owned()], 3).unwrap_err();
-        assert_eq!(err, "over 3 entries");
-        // git opens files by name in a directory it cannot list: a directory the walk cannot read is refused.
-        let err = symlinks_under(vec![dir.path().join("missing")], 100).unwrap_err();
-        assert!(err.contains("cannot be read"), "{err}");
+    fn the_walk_follows_symlinks_inside_the_roots_and_refuses_what_it_cannot_read_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(root.path()).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let git = root.join("repo/.git");
+        std::fs::create_dir_all(git.join("refs/heads")).unwrap();
+        std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        let roots = [root.clone()];
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Ok(()));
+        // `objects` links to a directory inside the roots, whose `pack` links out of them.
+        let decoy = root.join("decoy");
+        std::fs::create_dir(&decoy).unwrap();
+        std::os::unix::fs::symlink(&decoy, git.join("objects")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Ok(()));
+        std::os::unix::fs::symlink(elsewhere.path(), decoy.join("pack")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Err(Walk::Outside));
+        std::fs::remove_file(decoy.join("pack")).unwrap();
+        // A loop of links ends; a dangling link is refused.
+        std::os::unix::fs::symlink(&git, decoy.join("back")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Ok(()));
+        std::os::unix::fs::symlink(root.join("nowhere"), git.join("index")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Err(Walk::Outside));
+        std::fs::remove_file(git.join("index")).unwrap();
+        assert_eq!(
+            walk_git_dirs(vec![git.clone()], &roots, 2),
+            Err(Walk::Unchecked("over 2 entries".into()))
+        );
+        // A start that resolves nowhere is refused (running as root, no directory is unreadable to test with).
+        assert_eq!(walk_git_dirs(vec![root.join("gone")], &roots, 100), Err(Walk::Outside));
     }
 }
