@@ -543,3 +543,34 @@ async fn an_index_entry_naming_a_file_outside_the_work_tree_is_refused() {
         assert!(sent.is_empty(), "no diff reached a model");
     }
 }
+
+#[tokio::test]
+async fn an_ignore_or_order_file_outside_the_roots_is_never_read() {
+    let c = case();
+    repo_with_changes(&c.root);
+    std::fs::write(c.root.join("z.txt"), "z\n").unwrap();
+    git(&c.root, &["add", "z.txt"]);
+    git(&c.root, &["commit", "-q", "-m", "z", "--", "z.txt"]);
+    std::fs::write(c.root.join("z.txt"), "z\nchanged\n").unwrap();
+    std::fs::write(c.root.join("secret-guess"), "").unwrap();
+    // Outside the roots: whether `secret-guess` is listed, or z.txt comes first, would tell what these files hold.
+    let dir = c.marker.parent().unwrap();
+    let (excludes, order) = (dir.join("excludes"), dir.join("order"));
+    std::fs::write(&excludes, "secret-*\n").unwrap();
+    std::fs::write(&order, "z.txt\na.txt\n").unwrap();
+    git(&c.root, &["config", "core.excludesFile", excludes.to_str().unwrap()]);
+    git(&c.root, &["config", "diff.orderFile", order.to_str().unwrap()]);
+
+    let (reply, sent) = precommit_with(&c.root, &c.root, &[], json!({"include_staged": false})).await;
+    assert_eq!(structured(&reply)["status"], "complete", "{reply}");
+    assert!(
+        reply.to_string().contains("secret-guess"),
+        "listed as untracked: {reply}"
+    );
+    let text = last_text(&sent[0]);
+    let (a, z) = (
+        text.find("diff --git a/a.txt").unwrap(),
+        text.find("diff --git a/z.txt").unwrap(),
+    );
+    assert!(a < z, "git's own order, not the outside file's: {text}");
+}
