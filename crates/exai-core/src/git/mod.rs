@@ -129,8 +129,8 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
         return Err(invalid(
             tool,
             format!(
-                "the git repository at `{}` has a path with a line feed in it, or one that is not UTF-8; exai cannot \
-                 check where it lies",
+                "the git repository at `{}` has a path with a line feed in it, or one that is not UTF-8 (or git is \
+                 older than 2.31, without rev-parse --path-format); exai cannot check where it lies",
                 dir.display()
             ),
         ));
@@ -160,9 +160,14 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
         return Err(outside(tool, dir, "the git directory it shares with other work trees"));
     }
     // Every object store git reads: `objects/info/alternates`, theirs in turn, as git resolves them.
-    let counted = command::run(dir, &["count-objects", "-v"], MAX_CONFIG_BYTES)
-        .await
-        .map_err(|e| cannot_run(tool, e))?;
+    // `core.quotePath=false`: only a path with control characters, quotes or backslashes is quoted (then refused).
+    let counted = command::run(
+        dir,
+        &["-c", "core.quotePath=false", "count-objects", "-v"],
+        MAX_CONFIG_BYTES,
+    )
+    .await
+    .map_err(|e| cannot_run(tool, e))?;
     if !counted.success || counted.overflowed {
         return Err(invalid(
             tool,
