@@ -309,7 +309,7 @@ async fn symlinks_inside(tool: &str, dir: &Path, policy: &FilePolicy, walk: Vec<
 enum Walk {
     /// A symlink resolves outside the roots, or nowhere.
     Outside,
-    /// A directory could not be read, or there were more than the most entries.
+    /// A directory could not be read, or the walk passed its cap on entries.
     Unchecked(String),
 }
 
