@@ -574,3 +574,23 @@ async fn an_ignore_or_order_file_outside_the_roots_is_never_read() {
     );
     assert!(a < z, "git's own order, not the outside file's: {text}");
 }
+
+#[tokio::test]
+async fn compare_to_is_resolved_to_a_commit_never_read_as_a_path() {
+    let c = case();
+    repo_with_changes(&c.root);
+    let outside = c.marker.parent().unwrap().join("outside.txt");
+    std::fs::write(&outside, "TOPSECRET\n").unwrap();
+    // `git diff /outside --` switches to --no-index (an older git compared it with a file named `--`).
+    std::fs::write(c.root.join("--"), "decoy\n").unwrap();
+    for r in [outside.to_str().unwrap(), "../outside.txt", "HEAD..HEAD~1"] {
+        let (reply, sent) = precommit_with(&c.root, &c.root, &[], json!({"compare_to": r})).await;
+        assert!(sent.iter().all(|s| !last_text(s).contains("TOPSECRET")), "{r}");
+        let text = error_text(&reply);
+        assert!(text.contains("names no commit"), "{r}: {text}");
+    }
+    // A ref still works, and is named as given.
+    let (reply, sent) = precommit_with(&c.root, &c.root, &[], json!({"compare_to": "HEAD~0"})).await;
+    assert!(last_text(&sent[0]).contains("## changes against HEAD~0"), "{reply}");
+    diff_reached_the_expert(&reply, &sent);
+}

@@ -386,11 +386,43 @@ impl Repository {
             Changes::Unstaged => {}
             Changes::Against(r) => {
                 check_ref(tool, r)?;
-                args.push(r);
             }
+        }
+        // `git diff <path outside the repository> --` switches to `--no-index`, comparing files on the disk (older
+        // gits took the `--` as the second file): the ref is resolved to a commit first, and only its id is passed.
+        let commit = match changes {
+            Changes::Against(r) => Some(self.commit(tool, r).await?),
+            _ => None,
+        };
+        if let Some(id) = &commit {
+            args.push(id);
         }
         args.push("--");
         git(tool, &self.dir, &args, &changes.label(), max).await
+    }
+
+    /// The commit `r` names, as its full id.
+    async fn commit(&self, tool: &str, r: &str) -> Result<String, ToolError> {
+        let spec = format!("{r}^{{commit}}");
+        let out = command::run(
+            &self.dir,
+            &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec],
+            4096,
+        )
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.success || out.overflowed || id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(
+                tool,
+                format!(
+                    "compare_to `{r}` names no commit in `{}` (a branch, tag or commit such as main, v1.2 or \
+                     HEAD~1)",
+                    self.dir.display()
+                ),
+            ));
+        }
+        Ok(id)
     }
 
     /// Untracked files (not in any diff), relative to the directory given to [`open`].
