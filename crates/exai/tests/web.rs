@@ -471,3 +471,42 @@ async fn the_shim_needs_no_configuration_beside_its_daemon_and_says_what_to_set_
     let said = reply.to_string();
     assert!(said.contains("EXAI_WS_TOKEN") && said.contains("ws-token"), "{said}");
 }
+
+/// Another user on the machine reads neither the conversations in the database nor its write-ahead log: the
+/// database files are private (0600) even in a data directory others can enter (made by an older version, or
+/// chosen by the user), an existing database others could read is made private, and a data directory exai creates
+/// is 0700 on every path that creates it (here with `EXAI_WS_TOKEN` set, so no token file is made first).
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_is_private_even_in_a_directory_others_can_enter() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let existing = root.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // An empty file is an empty SQLite database: one an older version left readable by everyone.
+    std::fs::write(existing.join("exai.db"), b"").unwrap();
+    std::fs::set_permissions(existing.join("exai.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let made = root.path().join("made").join("data");
+    let token = [("EXAI_WS_TOKEN", "a-token-set-by-the-user-0123456789")];
+    for (dir, envs) in [(&existing, &[][..]), (&made, &token[..])] {
+        let d = Daemon::start(envs, &["--sim", "--data-dir", dir.to_str().unwrap()]).await;
+        // A conversation is stored.
+        let http = reqwest::Client::new();
+        let prompt = json!({"prompt": "a private question"});
+        let resp = crate::support::stateless_call(&http, &d.url("/mcp"), 1, "chat", prompt, "web")
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        assert!(dir.join("exai.db").exists());
+        for name in ["exai.db", "exai.db-wal", "exai.db-shm"] {
+            let file = dir.join(name);
+            if file.exists() {
+                assert_eq!(mode(&file) & 0o077, 0, "{} is mode {:o}", file.display(), mode(&file));
+            }
+        }
+    }
+    assert_eq!(mode(&made), 0o700, "a data directory exai creates is private");
+}
