@@ -16,6 +16,40 @@ pub fn create_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Why the existing directory `dir` cannot hold exai's data: it belongs to another user, or other users can write
+/// to it (and so replace its database or token file with their own, or a link to theirs). `Ok` when it is this
+/// user's and only this user writes to it, or when it does not exist yet ([`create_dir`] makes it private).
+pub fn check_dir(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match std::fs::metadata(dir) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot inspect the data directory {}: {e}", dir.display())),
+        };
+        let uid = rustix::process::geteuid().as_raw();
+        let mode = meta.mode() & 0o7777;
+        let why = if meta.uid() != uid {
+            format!("it belongs to user {}, not to this user ({uid})", meta.uid())
+        } else if mode & 0o022 != 0 {
+            format!("other users can write to it (mode {mode:o})")
+        } else {
+            return Ok(());
+        };
+        Err(format!(
+            "refusing the data directory {}: {why}, so they could replace its database or token file. Use a \
+             directory of your own (EXAI_DATA_DIR / --data-dir), or `chmod go-w` this one",
+            dir.display()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
 /// Takes the group and other permissions off the file `path` (not following a symbolic link); nothing when there is
 /// no such file.
 pub fn restrict(path: &Path) -> io::Result<()> {
@@ -92,5 +126,31 @@ mod tests {
         drop(append(&log).unwrap());
         assert_eq!(mode(&log), 0o600);
         restrict(&dir.join("absent")).unwrap();
+    }
+
+    #[test]
+    fn a_data_directory_others_can_write_to_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(check_dir(&root.path().join("absent")), Ok(()));
+        assert_eq!(check_dir(root.path()), Ok(()));
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check_dir(root.path()), Ok(()), "others may enter, not write");
+        for mode in [0o777, 0o775, 0o1777] {
+            std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = check_dir(root.path()).unwrap_err();
+            assert!(
+                err.contains("other users can write") && err.contains("EXAI_DATA_DIR"),
+                "{err}"
+            );
+        }
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        // Only root can give a directory away: the ownership check runs where the tests run as root.
+        if rustix::process::geteuid().is_root() {
+            let theirs = root.path().join("theirs");
+            create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            let err = check_dir(&theirs).unwrap_err();
+            assert!(err.contains("belongs to user 65534"), "{err}");
+        }
     }
 }

@@ -510,3 +510,29 @@ async fn the_database_is_private_even_in_a_directory_others_can_enter() {
     }
     assert_eq!(mode(&made), 0o700, "a data directory exai creates is private");
 }
+
+/// A data directory other users can write to (one in `/tmp`, or made group-writable) would let them put their own
+/// database (or a link to one they read) or token file in place before the daemon starts: `exai serve` refuses it
+/// and names what to do.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_data_directory_other_users_can_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let mut cmd = crate::support::command(&[]);
+    cmd.args(["serve", "--sim", "--port", "0", "--data-dir"]).arg(&shared);
+    let out = tokio::time::timeout(Duration::from_secs(20), cmd.output())
+        .await
+        .expect("exai serve started in a directory other users can write to")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {stderr}");
+    assert!(
+        stderr.contains("other users can write") && stderr.contains("EXAI_DATA_DIR"),
+        "{stderr}"
+    );
+    assert!(!shared.join("exai.db").exists() && !shared.join("ws-token").exists());
+}

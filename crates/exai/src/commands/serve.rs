@@ -2,7 +2,8 @@
 //! stdout once both listeners are bound, so scripts and tests that asked for port 0 learn the ports; with
 //! `MONITORING_DASHBOARD_PORT` set, a third line `exai dashboard on http://ADDR/dashboard` for that listener.
 //! It refuses to listen off loopback without the tokens (`Config::unauthenticated_listeners`) unless
-//! `EXAI_INSECURE_NO_AUTH` / `--insecure-no-auth`, and creates the WebSocket token file when `EXAI_WS_TOKEN` is unset.
+//! `EXAI_INSECURE_NO_AUTH` / `--insecure-no-auth`, refuses a data directory other users can write to
+//! (`exai_core::private::check_dir`), and creates the WebSocket token file when `EXAI_WS_TOKEN` is unset.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> 
             exposed.join(", and ")
         );
     }
+    // Another user who can write to the data directory could swap the database or the token file for their own.
+    exai_core::private::check_dir(&config.data_dir).map_err(anyhow::Error::msg)?;
     // Before anything listens, so a client that can connect can also read the token (`exai shim --start-daemon`).
     let ws_token = match &config.ws.token {
         Some(token) => token.clone(),
