@@ -536,3 +536,25 @@ async fn a_data_directory_other_users_can_write_to_is_refused() {
     );
     assert!(!shared.join("exai.db").exists() && !shared.join("ws-token").exists());
 }
+
+/// Even `EXAI_LOG_LEVEL=trace` (what one turns on to debug, and what `exai shim --start-daemon` would keep in
+/// `daemon.log`) logs neither the token a client says `hello` with nor its session id: the WebSocket library dumps
+/// every frame at that level.
+#[tokio::test]
+async fn trace_logs_hold_neither_the_hello_token_nor_the_session_id() {
+    let (d, logs) = Daemon::start_logged(&[("EXAI_LOG_LEVEL", "trace")], &["--sim"]).await;
+    let (mut socket, ack) = hello(&d, json!({"op": "hello", "token": d.ws_token})).await;
+    let id = ack["session_id"].as_str().unwrap().to_owned();
+    send(
+        &mut socket,
+        json!({"op": "call_tool", "request_id": "r1", "name": "version", "arguments": {}}),
+    )
+    .await;
+    while next(&mut socket).await.unwrap()["op"] != "call_tool_res" {}
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged = logs.lock().unwrap().clone();
+    assert!(logged.contains("DEBUG"), "verbose logs were collected: {logged}");
+    assert!(!logged.contains(&d.ws_token), "the token reached the logs");
+    assert!(!logged.contains(&id), "the session id reached the logs");
+}
