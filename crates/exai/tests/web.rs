@@ -558,3 +558,101 @@ async fn trace_logs_hold_neither_the_hello_token_nor_the_session_id() {
     assert!(!logged.contains(&d.ws_token), "the token reached the logs");
     assert!(!logged.contains(&id), "the session id reached the logs");
 }
+
+/// This machine's address on the interface that leaves it (no packet is sent), if it has one.
+fn outbound_ip() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+/// A WebSocket listener on this machine's outward address, standing in for another host: it answers any `hello`
+/// with a refusal and keeps what it heard. `None` when the machine has no such address.
+async fn another_host() -> Option<(String, std::sync::Arc<std::sync::Mutex<String>>)> {
+    let ip = outbound_ip()?;
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.ok()?;
+    let addr = listener.local_addr().unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = heard.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                continue;
+            };
+            if let Some(Ok(message)) = ws.next().await {
+                kept.lock().unwrap().push_str(message.to_text().unwrap_or_default());
+                let refusal = json!({"op": "hello_ack", "ok": false, "error": "unauthorized", "message": "no"});
+                let _ = ws.send(Message::text(refusal.to_string())).await;
+                let _ = ws.close(None).await;
+            }
+        }
+    });
+    Some((format!("ws://{addr}/"), heard))
+}
+
+/// The token file opens this machine's daemon: `exai shim --url` naming another host never sends it there, and
+/// the shim says to set `EXAI_WS_TOKEN`.
+#[tokio::test]
+async fn the_shim_never_sends_the_token_file_to_another_host() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let (url, heard) = match another_host().await {
+        Some((url, heard)) => (url, Some(heard)),
+        None => ("ws://exai.invalid:8079".to_owned(), None),
+    };
+    let mut shim = crate::shim::Shim::start_in(&url, d.data_dir()).await;
+    let (_, reply) = shim.call(1, "version", json!({}), false).await;
+    let said = reply.to_string();
+    if let Some(heard) = heard {
+        assert!(
+            !heard.lock().unwrap().contains(&d.ws_token),
+            "the token file was sent to {url}"
+        );
+    }
+    assert!(said.contains("EXAI_WS_TOKEN") && said.contains("loopback"), "{said}");
+}
+
+/// The same for `exai loadtest --allow-remote --ws-url` naming another host: no token file is sent, and it says
+/// to pass one.
+#[tokio::test]
+async fn a_loadtest_never_sends_the_token_file_to_another_host() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let Some((ws_url, heard)) = another_host().await else {
+        return;
+    };
+    let reports = tempfile::tempdir().unwrap();
+    let mut cmd = crate::support::command(&[]);
+    cmd.arg("--data-dir").arg(d.data_dir()).args([
+        "loadtest",
+        "--allow-remote",
+        "--target",
+        d.url("").as_str(),
+        "--ws-url",
+        ws_url.as_str(),
+        "--transport",
+        "ws",
+        "--scenario",
+        "custom",
+        "--sessions",
+        "1",
+        "--calls",
+        "1",
+        "--duration",
+        "5s",
+        "--mix",
+        "status=100",
+        "--quiet",
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !heard.lock().unwrap().contains(&d.ws_token),
+        "the token file was sent to {ws_url}"
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("EXAI_WS_TOKEN") && text.contains("loopback"), "{text}");
+}
