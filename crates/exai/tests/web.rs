@@ -656,3 +656,59 @@ async fn a_loadtest_never_sends_the_token_file_to_another_host() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("EXAI_WS_TOKEN") && text.contains("loopback"), "{text}");
 }
+
+/// A repository's `exai.toml` must not open the daemon started in it (`exai shim --start-daemon` starts it in the
+/// assistant's project): found in the working directory, a file that sets who can reach the daemon (allow-lists, a
+/// token it knows, hosts) stops `exai serve`; named with `--config` it is the user's choice and applies.
+#[tokio::test]
+async fn an_exai_toml_in_the_working_directory_cannot_open_the_daemon() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("exai.toml"),
+        "[http]\nallowed_origins = \"*\"\n[ws]\ntoken = \"a-token-the-repository-knows-0123456789\"\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        let mut cmd = crate::support::command(&[]);
+        cmd.current_dir(repo.path())
+            .args(["serve", "--sim", "--port", "0", "--data-dir"])
+            .arg(data.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let mut child = serve(&[]);
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut first);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, "", "started with the repository's settings");
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("http.allowed_origins")
+            && stderr.contains("ws.token")
+            && stderr.contains("--config")
+            && stderr.contains("EXAI_CONFIG"),
+        "{stderr}"
+    );
+
+    // Named explicitly, it applies: the daemon starts and a foreign Origin gets through.
+    let mut child = serve(&["--config", "exai.toml"]);
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut first);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
