@@ -4,6 +4,8 @@
 use exai_core::tools::{JsonObject, ToolOutput};
 use serde_json::{Map, Value, json};
 
+use crate::nesting;
+
 /// A frame from the client.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Inbound {
@@ -46,6 +48,14 @@ const OPS: &str = "hello, list_tools, call_tool, cancel, ping, pong";
 
 /// Parses one text frame.
 pub(super) fn parse(text: &str) -> Result<Inbound, Bad> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if nesting::too_deep(text.as_bytes(), nesting::FRAME_ENVELOPE) {
+        let limit = nesting::limit_text();
+        return Err(bad(
+            "VALIDATION_ERROR",
+            format!("the frame is nested too deep; {limit}"),
+        ));
+    }
     let value: Value =
         serde_json::from_str(text).map_err(|e| bad("VALIDATION_ERROR", format!("the frame is not valid JSON: {e}")))?;
     let Value::Object(mut frame) = value else {
@@ -170,6 +180,9 @@ pub(super) fn call_tool_res(request_id: &Value, out: &ToolOutput) -> String {
 pub(super) fn error(request_id: Option<&Value>, code: &str, message: &str) -> String {
     json!({"op": "error", "request_id": request_id, "code": code, "message": message}).to_string()
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
