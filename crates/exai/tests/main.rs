@@ -12,6 +12,7 @@ mod http;
 mod http_replicas;
 mod loadtest;
 mod metrics;
+mod nesting;
 mod replicas;
 mod resilience;
 mod shim;
