@@ -5,6 +5,8 @@
 mod custom;
 mod error;
 mod fleet;
+#[cfg(test)]
+mod fuzz;
 mod keys;
 mod observe;
 mod resilience;
