@@ -5,7 +5,7 @@
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage};
 use serde_json::{Value, json};
 
-use crate::nesting::{self, TopField};
+use crate::json_limits::{self, Exceeded, TopField};
 
 /// JSON-RPC error codes used here.
 pub const PARSE_ERROR: i64 = -32700;
@@ -59,8 +59,8 @@ impl Rejection {
 /// Decodes one message (a stdio line, an HTTP body or a WebSocket frame).
 pub fn decode(bytes: &[u8]) -> Decoded {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if nesting::too_deep(bytes, nesting::JSON_RPC_ENVELOPE) {
-        return too_deep(bytes);
+    if let Err(exceeded) = json_limits::check(bytes, json_limits::JSON_RPC_ENVELOPE) {
+        return over_limit(bytes, exceeded);
     }
     let err = match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
         Ok(message) => return standard_method_check(message),
@@ -162,29 +162,24 @@ fn duplicate_member(bytes: &[u8]) -> Option<String> {
     serde_json::from_slice::<Members>(bytes).ok()?.0
 }
 
-/// The answer to a message nested deeper than the limit, which is never parsed: -32602 naming the limit with the
-/// request's id (-32600 when there is no method), or nothing for a notification.
-fn too_deep(bytes: &[u8]) -> Decoded {
-    let limit = nesting::limit_text();
-    let method = nesting::top_field(bytes, "method");
-    let id = match nesting::top_field(bytes, "id") {
+/// The answer to a message past a shape limit, which is never parsed: -32602 naming the limit with the request's
+/// id (-32600 when there is no method), or nothing for a notification.
+fn over_limit(bytes: &[u8], exceeded: Exceeded) -> Decoded {
+    let method = json_limits::top_field(bytes, "method");
+    let id = match json_limits::top_field(bytes, "id") {
         TopField::Absent if matches!(method, TopField::Scalar(Value::String(_))) => {
-            return Decoded::Ignore(format!("notification nested too deep: {limit}"));
+            return Decoded::Ignore(format!("notification {exceeded}"));
         }
         TopField::Scalar(id) => id,
         TopField::Absent | TopField::Other => Value::Null,
     };
     let rejection = match method {
-        TopField::Scalar(Value::String(method)) => Rejection::new(
-            id,
-            INVALID_PARAMS,
-            format!("Invalid params for `{method}`: nested too deep; {limit}"),
-        ),
-        TopField::Absent | TopField::Scalar(_) | TopField::Other => Rejection::new(
-            id,
-            INVALID_REQUEST,
-            format!("Invalid Request: nested too deep; {limit}"),
-        ),
+        TopField::Scalar(Value::String(method)) => {
+            Rejection::new(id, INVALID_PARAMS, format!("Invalid params for `{method}`: {exceeded}"))
+        }
+        TopField::Absent | TopField::Scalar(_) | TopField::Other => {
+            Rejection::new(id, INVALID_REQUEST, format!("Invalid Request: {exceeded}"))
+        }
     };
     Decoded::Reject(rejection)
 }

@@ -60,7 +60,10 @@ fn config_check_refuses_durations_past_ten_years_by_name_instead_of_panicking() 
     let (code, out, err) = run(&envs, &["config", "check"]);
     assert_eq!(code, 2, "{out}{err}");
     for key in ["EXAI_REDIS_TIMEOUT_MS", "EXAI_WS_IDLE_TIMEOUT_SECS"] {
-        let line = out.lines().find(|l| l.contains(&format!("  - {key} "))).unwrap_or_default();
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("  - {key} ")))
+            .unwrap_or_default();
         assert!(line.contains("at most ten years"), "{key}: {out}{err}");
     }
 }

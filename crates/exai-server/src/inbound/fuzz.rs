@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::fuzz_support::{self, config, json_text, key, mutate, mutation, nested, number, object, string_lit};
-use crate::nesting::MAX_ARGUMENT_DEPTH;
+use crate::json_limits::{MAX_ARGUMENT_DEPTH, MAX_ITEMS};
 
 /// What every input's decoding must satisfy, whatever the bytes.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
@@ -229,4 +229,25 @@ fn nesting_far_past_serde_json_limit_is_refused_by_name_not_as_a_parse_error() {
         panic!("deep array not refused")
     };
     assert_eq!((r.code, r.id), (INVALID_REQUEST, Value::Null));
+}
+
+#[test]
+fn a_message_of_too_many_items_is_refused_by_name_before_parsing() {
+    let call = |items: usize| {
+        let list = vec!["[]"; items].join(",");
+        format!(
+            r#"{{"jsonrpc":"2.0","id":"big","method":"tools/call","params":{{"name":"version","arguments":{{"a":[{list}]}}}}}}"#
+        )
+    };
+    // The envelope and the arguments object take a few items of the budget.
+    assert!(matches!(decode(call(MAX_ITEMS - 10).as_bytes()), Decoded::Message(_)));
+    let Decoded::Reject(r) = decode(call(MAX_ITEMS).as_bytes()) else {
+        panic!("too many items not refused")
+    };
+    assert_eq!((r.code, r.id), (INVALID_PARAMS, Value::from("big")));
+    assert!(
+        r.message.contains(&format!("at most {MAX_ITEMS} items")),
+        "{}",
+        r.message
+    );
 }

@@ -4,7 +4,7 @@
 use exai_core::tools::{JsonObject, ToolOutput};
 use serde_json::{Map, Value, json};
 
-use crate::nesting;
+use crate::json_limits;
 
 /// A frame from the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,12 +49,8 @@ const OPS: &str = "hello, list_tools, call_tool, cancel, ping, pong";
 /// Parses one text frame.
 pub(super) fn parse(text: &str) -> Result<Inbound, Bad> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if nesting::too_deep(text.as_bytes(), nesting::FRAME_ENVELOPE) {
-        let limit = nesting::limit_text();
-        return Err(bad(
-            "VALIDATION_ERROR",
-            format!("the frame is nested too deep; {limit}"),
-        ));
+    if let Err(exceeded) = json_limits::check(text.as_bytes(), json_limits::FRAME_ENVELOPE) {
+        return Err(bad("VALIDATION_ERROR", format!("the frame is {exceeded}")));
     }
     let value: Value =
         serde_json::from_str(text).map_err(|e| bad("VALIDATION_ERROR", format!("the frame is not valid JSON: {e}")))?;

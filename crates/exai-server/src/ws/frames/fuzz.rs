@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::fuzz_support::{self, config, json_text, key, mutate, mutation, nested, number, object, string_lit};
-use crate::nesting::MAX_ARGUMENT_DEPTH;
+use crate::json_limits::MAX_ARGUMENT_DEPTH;
 
 /// What parsing any text must satisfy.
 fn check(text: &str) -> Result<(), TestCaseError> {

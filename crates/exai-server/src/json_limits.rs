@@ -1,14 +1,19 @@
-//! The one JSON nesting limit of every transport (stdio, HTTP, both WebSocket protocols): tool arguments may nest
-//! at most [`MAX_ARGUMENT_DEPTH`] levels. A byte scan checks each message before any parser recurses into it.
+//! The limits on one JSON message's shape, the same on every transport (stdio, HTTP, both WebSocket protocols): tool
+//! arguments nest at most [`MAX_ARGUMENT_DEPTH`] levels and a message holds at most [`MAX_ITEMS`] items. One byte scan
+//! checks both before any parser sees the message.
 //!
-//! Why a limit of our own: serde_json stops at 128 levels of the whole message (the envelope included) with a bare
-//! "recursion limit exceeded" parse error, and rmcp parses HTTP bodies again with that same limit. An explicit,
-//! lower limit counted on the arguments themselves is the same on every transport and gets an error naming it.
+//! Why limits of our own: serde_json stops at 128 levels of the whole message (the envelope included) with a bare
+//! "recursion limit exceeded" parse error, and rmcp parses HTTP bodies again with that same limit. And parsing
+//! multiplies memory: rmcp buffers a message before typing it, so a 32 MiB frame of empty arrays took 2 GB. An item
+//! cap bounds that (100,000 items parse in about 20 MB) while leaving room for any real call, whose bulk is strings.
 
 use serde_json::Value;
 
 /// How deep tool arguments may nest: the `arguments` object itself is level 1, so `{"a":[1]}` is 2 levels deep.
 pub const MAX_ARGUMENT_DEPTH: usize = 64;
+
+/// How many items (array elements and object members, at any depth) one message may hold, envelope included.
+pub const MAX_ITEMS: usize = 100_000;
 
 /// Levels of a JSON-RPC `tools/call` above its `arguments`: the message object and `params`.
 pub const JSON_RPC_ENVELOPE: usize = 2;
@@ -16,21 +21,41 @@ pub const JSON_RPC_ENVELOPE: usize = 2;
 /// Levels of an EX-AI daemon `call_tool` frame above its `arguments`: the frame object.
 pub const FRAME_ENVELOPE: usize = 1;
 
-/// The limit as every error states it.
-pub fn limit_text() -> String {
-    format!(
-        "exai accepts tool arguments nested at most {MAX_ARGUMENT_DEPTH} levels deep (objects and arrays; the \
-         `arguments` object is level 1)"
-    )
+/// Which limit a message broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exceeded {
+    Depth,
+    Items,
 }
 
-/// Whether `bytes` nest deeper than `MAX_ARGUMENT_DEPTH + envelope` levels of `[` / `{` outside strings.
-/// Stops at the first level too many; does not validate the JSON otherwise (the parser does that next).
-pub fn too_deep(bytes: &[u8], envelope: usize) -> bool {
+impl std::fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exceeded::Depth => write!(
+                f,
+                "nested too deep; exai accepts tool arguments nested at most {MAX_ARGUMENT_DEPTH} levels deep \
+                 (objects and arrays; the `arguments` object is level 1)"
+            ),
+            Exceeded::Items => write!(
+                f,
+                "too many items; exai accepts at most {MAX_ITEMS} items in one message (array elements and object \
+                 members)"
+            ),
+        }
+    }
+}
+
+/// Checks that `bytes` nest at most `MAX_ARGUMENT_DEPTH + envelope` levels of `[` / `{` outside strings and hold at
+/// most [`MAX_ITEMS`] items. Stops at the first limit passed; does not validate the JSON otherwise (the parser does
+/// that next).
+pub fn check(bytes: &[u8], envelope: usize) -> Result<(), Exceeded> {
     let limit = MAX_ARGUMENT_DEPTH + envelope;
     let mut depth = 0usize;
+    let mut items = 0usize;
     let mut in_string = false;
     let mut escaped = false;
+    // Just after `[` / `{`: the next byte that is not whitespace starts the first item, unless it closes.
+    let mut opened = false;
     for &b in bytes {
         if in_string {
             match (escaped, b) {
@@ -41,19 +66,30 @@ pub fn too_deep(bytes: &[u8], envelope: usize) -> bool {
             }
             continue;
         }
+        if opened && !b.is_ascii_whitespace() {
+            opened = false;
+            if b != b']' && b != b'}' {
+                items += 1;
+            }
+        }
         match b {
             b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
-                    return true;
+                    return Err(Exceeded::Depth);
                 }
+                opened = true;
             }
+            b',' => items += 1,
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        if items > MAX_ITEMS {
+            return Err(Exceeded::Items);
+        }
     }
-    false
+    Ok(())
 }
 
 /// A field of the outermost JSON object, as far as a message too deep to parse can be read.
@@ -181,12 +217,28 @@ mod tests {
     #[test]
     fn depth_counts_brackets_outside_strings_only() {
         let at_limit = format!(r#"{{"arguments":{{"a":{}}}}}"#, nested(MAX_ARGUMENT_DEPTH - 1));
-        assert!(!too_deep(at_limit.as_bytes(), FRAME_ENVELOPE));
+        assert_eq!(check(at_limit.as_bytes(), FRAME_ENVELOPE), Ok(()));
         let over = format!(r#"{{"arguments":{{"a":{}}}}}"#, nested(MAX_ARGUMENT_DEPTH));
-        assert!(too_deep(over.as_bytes(), FRAME_ENVELOPE));
+        assert_eq!(check(over.as_bytes(), FRAME_ENVELOPE), Err(Exceeded::Depth));
         let in_string = format!(r#"{{"a":"{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
-        assert!(!too_deep(in_string.as_bytes(), 0));
-        assert!(!too_deep(b"]]]]]]]]]]{}", 0));
+        assert_eq!(check(in_string.as_bytes(), 0), Ok(()));
+        assert_eq!(check(b"]]]]]]]]]]{}", 0), Ok(()));
+    }
+
+    #[test]
+    fn items_are_array_elements_and_object_members() {
+        let array = |n: usize| format!("[{}]", vec!["1"; n].join(","));
+        assert_eq!(check(array(MAX_ITEMS).as_bytes(), 0), Ok(()));
+        assert_eq!(check(array(MAX_ITEMS + 1).as_bytes(), 0), Err(Exceeded::Items));
+        let members: Vec<String> = (0..MAX_ITEMS).map(|i| format!("\"k{i}\":0")).collect();
+        assert_eq!(check(format!("{{{}}}", members.join(",")).as_bytes(), 0), Ok(()));
+        let empties = |n: usize| format!("[{}]", vec!["[ ]"; n].join(","));
+        assert_eq!(check(empties(MAX_ITEMS).as_bytes(), 0), Ok(()));
+        assert_eq!(check(empties(MAX_ITEMS + 1).as_bytes(), 0), Err(Exceeded::Items));
+        let nested_objects = format!("{}{}", r#"{"a":"#.repeat(40), "}".repeat(40));
+        assert_eq!(check(nested_objects.as_bytes(), 0), Ok(()));
+        let in_strings = format!("[\"{}\"]", ",".repeat(MAX_ITEMS * 2));
+        assert_eq!(check(in_strings.as_bytes(), 0), Ok(()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The JSON nesting limit over every transport of the real binary (stdio, HTTP, the WebSocket daemon protocol and MCP
+//! The JSON shape limits over every transport of the real binary (stdio, HTTP, the WebSocket daemon protocol and MCP
 //! over the WebSocket): tool arguments nested 64 levels reach the tool; one level more, or far past serde_json's own
-//! limit, is refused with an error naming the limit (and, for JSON-RPC, the request's id).
+//! limit, is refused with an error naming the limit (and, for JSON-RPC, the request's id); so is a message of more
+//! than 100,000 items, before it is parsed.
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -9,8 +10,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::{Daemon, Raw, stateless_call};
 
-/// exai's documented limit (`exai_server::nesting::MAX_ARGUMENT_DEPTH`).
+/// exai's documented limits (`exai_server::json_limits::MAX_ARGUMENT_DEPTH`, `MAX_ITEMS`).
 const LIMIT: usize = 64;
+const MAX_ITEMS: usize = 100_000;
 const TOKEN: &str = "nesting-test-token";
 
 /// Arguments nesting exactly `depth` levels: the `arguments` object is level 1, then `depth - 1` arrays.
@@ -160,4 +162,57 @@ async fn websocket_mcp_accepts_arguments_up_to_the_limit_and_names_it_past_it() 
             assert_refused(&reply, id);
         }
     }
+}
+
+/// `version` arguments holding `items` empty arrays (plus the few items of the envelope).
+fn many_items(items: usize) -> String {
+    format!("{{\"many\":[{}]}}", vec!["[]"; items].join(","))
+}
+
+#[tokio::test]
+async fn a_message_of_too_many_items_is_refused_by_name_on_http_and_the_websocket() {
+    let daemon = Daemon::start(&[("EXAI_WS_TOKEN", TOKEN)], &[]).await;
+    let http = reqwest::Client::new();
+    for (id, items, refused) in [(1, MAX_ITEMS - 100, false), (2, MAX_ITEMS + 1, true)] {
+        let arguments: Value = serde_json::from_str(&many_items(items)).unwrap();
+        let response = stateless_call(&http, &daemon.url("/mcp"), id, "version", arguments, "items")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let reply = crate::support::jsonrpc_reply(&response.text().await.unwrap());
+        if refused {
+            assert_eq!(
+                (status.as_u16(), &reply["id"], &reply["error"]["code"]),
+                (400, &json!(id), &json!(-32602))
+            );
+            let message = reply["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(&format!("at most {MAX_ITEMS} items")), "{message}");
+        } else {
+            assert_eq!(status, 200, "{reply}");
+            assert_eq!(reply["result"]["isError"], true, "reached the tool: {reply}");
+        }
+    }
+    let mut socket = connect(&daemon).await;
+    let hello = json!({"op": "hello", "token": TOKEN}).to_string();
+    socket.send(Message::text(hello)).await.unwrap();
+    assert_eq!(next_frame(&mut socket).await["ok"], true);
+    let frame = format!(
+        r#"{{"op":"call_tool","request_id":"big","name":"version","arguments":{}}}"#,
+        many_items(MAX_ITEMS + 1)
+    );
+    socket.send(Message::text(frame)).await.unwrap();
+    let reply = next_frame(&mut socket).await;
+    assert_eq!(
+        (&reply["op"], &reply["code"]),
+        (&json!("error"), &json!("VALIDATION_ERROR")),
+        "{reply}"
+    );
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("at most {MAX_ITEMS} items")),
+        "{reply}"
+    );
 }
