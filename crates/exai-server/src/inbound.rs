@@ -1,6 +1,7 @@
-//! Decoding of incoming JSON-RPC messages, shared by stdio and HTTP, so every kind of bad input gets the
-//! specific JSON-RPC error the spec prescribes (-32700 parse error, -32600 invalid request, -32602
-//! invalid params) with the request's id when it has one, instead of being dropped.
+//! Decoding of incoming JSON-RPC messages, shared by stdio, HTTP and MCP over the WebSocket, so every kind of bad
+//! input gets the specific JSON-RPC error the spec prescribes (-32700 parse error, -32600 invalid request, -32602
+//! invalid params) with the request's id when it has one, instead of being dropped. The shape limits of
+//! [`json_limits`] are checked before any parsing.
 
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage};
 use serde_json::{Value, json};
