@@ -85,7 +85,7 @@ async fn route(
     messages: &mpsc::Sender<ClientJsonRpcMessage>,
     replies: &mpsc::UnboundedSender<Out>,
 ) -> bool {
-    match inbound::decode(bytes.trim_ascii()) {
+    match decode_frame(bytes) {
         Decoded::Message(message) => messages.send(*message).await.is_ok(),
         Decoded::Ignore(why) => {
             tracing::debug!("{why}");
@@ -96,6 +96,11 @@ async fn route(
             replies.send(Out::live(rejection.to_json().to_string())).is_ok()
         }
     }
+}
+
+/// Decodes one text or binary frame as stdio decodes a line: surrounding whitespace is not part of the message.
+fn decode_frame(bytes: &[u8]) -> Decoded {
+    inbound::decode(bytes.trim_ascii())
 }
 
 /// rmcp's view of the socket: decoded messages in, serialized frames out (through the writer task).
@@ -130,3 +135,6 @@ impl Transport<RoleServer> for WsTransport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod fuzz;
