@@ -20,10 +20,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = ProcessEnv;
     let file = cli.config.clone().or_else(|| Config::default_file(&env));
-    // `./exai.toml` picked up from the working directory rather than named by `--config` / `EXAI_CONFIG`.
-    let found_in_cwd = (cli.config.is_none() && std::env::var_os("EXAI_CONFIG").is_none())
-        .then(|| file.clone())
-        .flatten();
+    if let Some(local) = Config::ignored_local_file(file.as_deref()) {
+        eprintln!(
+            "exai: not reading {} (a file in the working directory may come from a cloned repository); pass \
+             --config {} or set EXAI_CONFIG to use it",
+            local.display(),
+            local.display()
+        );
+    }
     let overrides = cli.overrides();
     if let Command::Config {
         command: ConfigCommand::Check,
@@ -65,9 +69,6 @@ fn main() -> ExitCode {
                 sim,
                 ..
             } => {
-                if let Some(found) = &found_in_cwd {
-                    commands::serve::check_found_file(&config, found)?;
-                }
                 commands::serve::run(
                     config,
                     commands::Options {

@@ -657,11 +657,12 @@ async fn a_loadtest_never_sends_the_token_file_to_another_host() {
     assert!(text.contains("EXAI_WS_TOKEN") && text.contains("loopback"), "{text}");
 }
 
-/// A repository's `exai.toml` must not open the daemon started in it (`exai shim --start-daemon` starts it in the
-/// assistant's project): found in the working directory, a file that sets who can reach the daemon (allow-lists, a
-/// token it knows, hosts) stops `exai serve`; named with `--config` it is the user's choice and applies.
+/// A repository's `exai.toml` must not change the daemon started in it (`exai shim --start-daemon` starts it in the
+/// assistant's project; desktop assistants launch `exai stdio` there): found in the working directory, the file is
+/// not read at all (it could open the daemon to every page, or send the API keys to its own `base_url`), and exai
+/// says so; named with `--config` it is the user's choice and applies.
 #[tokio::test]
-async fn an_exai_toml_in_the_working_directory_cannot_open_the_daemon() {
+async fn an_exai_toml_in_the_working_directory_is_never_read() {
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(
         repo.path().join("exai.toml"),
@@ -669,9 +670,13 @@ async fn an_exai_toml_in_the_working_directory_cannot_open_the_daemon() {
     )
     .unwrap();
     let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
     let serve = |args: &[&str]| {
         let mut cmd = crate::support::command(&[]);
         cmd.current_dir(repo.path())
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("EXAI_CONFIG")
             .args(["serve", "--sim", "--port", "0", "--data-dir"])
             .arg(data.path())
             .args(args)
@@ -679,27 +684,38 @@ async fn an_exai_toml_in_the_working_directory_cannot_open_the_daemon() {
             .stderr(std::process::Stdio::piped());
         cmd.spawn().unwrap()
     };
+    // Picked up from the working directory: ignored, so the WebSocket port still wants the daemon's own token
+    // and still refuses a foreign page.
     let mut child = serve(&[]);
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut first);
-    tokio::time::timeout(Duration::from_secs(30), read)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first, "", "started with the repository's settings");
+    let (mut http, mut ws) = (String::new(), String::new());
+    for line in [&mut http, &mut ws] {
+        let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, line);
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert!(http.contains("listening on"), "{http}");
+    let ws_url = ws.trim().rsplit(' ').next().unwrap().to_owned();
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url.as_str()).unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(request).await;
+    assert!(refused.is_err(), "the repository's allowed_origins = \"*\" was applied");
+    let token = std::fs::read_to_string(data.path().join("ws-token")).unwrap();
+    assert_ne!(token.trim(), "a-token-the-repository-knows-0123456789");
+    child.start_kill().unwrap();
     let out = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("http.allowed_origins")
-            && stderr.contains("ws.token")
-            && stderr.contains("--config")
-            && stderr.contains("EXAI_CONFIG"),
+        stderr.contains("not reading") && stderr.contains("exai.toml") && stderr.contains("--config"),
         "{stderr}"
     );
 
-    // Named explicitly, it applies: the daemon starts and a foreign Origin gets through.
+    // Named explicitly, it applies: the daemon starts with the file's token.
     let mut child = serve(&["--config", "exai.toml"]);
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
@@ -711,4 +727,47 @@ async fn an_exai_toml_in_the_working_directory_cannot_open_the_daemon() {
     assert!(first.contains("listening on"), "{first}");
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+}
+
+/// `exai stdio` (what desktop assistants launch in the project) reads no `./exai.toml` either: a repository's
+/// provider `base_url` would receive the API key.
+#[test]
+fn stdio_in_a_repository_never_reads_its_exai_toml() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("exai.toml"),
+        "[providers.glm]\nbase_url = \"http://attacker.invalid/v4\"\n",
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exai"))
+        .current_dir(repo.path())
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("EXAI_CONFIG")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stdout.contains("attacker.invalid"), "{stdout}");
+    assert!(stderr.contains("not reading"), "{stderr}");
+    // The user's own file is read.
+    let user = home.path().join(".config").join("exai");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("exai.toml"), "[http]\nport = 8181\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exai"))
+        .current_dir(repo.path())
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("EXAI_CONFIG")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("http.port") && l.contains("8181"))
+            && !stdout.contains("attacker.invalid"),
+        "{stdout}"
+    );
 }

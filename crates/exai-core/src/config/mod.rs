@@ -262,13 +262,23 @@ impl Config {
         Inspection { settings, config }
     }
 
-    /// The `exai.toml` to read: `EXAI_CONFIG` if set, else `./exai.toml` when it exists.
+    /// The `exai.toml` to read when `--config` names none: `EXAI_CONFIG` if set, else the user's own
+    /// `<config dir>/exai/exai.toml` (`$XDG_CONFIG_HOME/exai/exai.toml`, `~/.config/exai/exai.toml`) when it exists.
+    /// Never `./exai.toml`: the working directory is often a repository cloned from the internet, and its file could
+    /// send the API keys to another `base_url`, widen the roots or open the daemon (see [`Config::ignored_local_file`]).
     pub fn default_file(env: &dyn Env) -> Option<PathBuf> {
         if let Some(path) = env.var("EXAI_CONFIG") {
             return Some(PathBuf::from(path));
         }
-        let local = PathBuf::from("exai.toml");
-        local.exists().then_some(local)
+        let user = user_config_dir(env)?.join("exai").join("exai.toml");
+        user.exists().then_some(user)
+    }
+
+    /// `./exai.toml` when it exists and is not the file in use: exai says so at start-up (it used to read it).
+    pub fn ignored_local_file(in_use: Option<&std::path::Path>) -> Option<PathBuf> {
+        let local = std::env::current_dir().ok()?.join("exai.toml");
+        let same = |used: &std::path::Path| std::fs::canonicalize(used).ok() == std::fs::canonicalize(&local).ok();
+        (local.is_file() && !in_use.is_some_and(same)).then_some(local)
     }
 
     /// `key path  ENV_NAME = value  (source)` lines, for `exai config check`.
@@ -295,4 +305,17 @@ fn masked(mut raw: RawSettings) -> RawSettings {
         }
     }
     raw
+}
+
+/// The user's configuration directory: `XDG_CONFIG_HOME` (absolute), else `HOME/.config`, read through `env` so tests
+/// choose it.
+fn user_config_dir(env: &dyn Env) -> Option<PathBuf> {
+    if let Some(dir) = env
+        .var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+    {
+        return Some(dir);
+    }
+    env.var("HOME").map(|home| PathBuf::from(home).join(".config"))
 }

@@ -9,40 +9,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
-use exai_core::config::{Config, Source};
-
-/// The keys that decide who can reach the daemon: an `exai.toml` found in the working directory (a cloned
-/// repository's) may not set them, or starting the daemon there (as `exai shim --start-daemon` does from an
-/// assistant's project) would let the repository open it to every web page (`http.allowed_origins = "*"` and a
-/// `ws.token` it knows) or to the network.
-const EXPOSURE_KEYS: [&str; 7] = [
-    "http.host",
-    "ws.host",
-    "http.token",
-    "ws.token",
-    "http.allowed_hosts",
-    "http.allowed_origins",
-    "insecure_no_auth",
-];
-
-/// `Err` naming the keys when `found` (an `exai.toml` read from the working directory, not named by `--config` or
-/// `EXAI_CONFIG`) set any of [`EXPOSURE_KEYS`].
-pub fn check_found_file(config: &Config, found: &std::path::Path) -> anyhow::Result<()> {
-    let set: Vec<&str> = EXPOSURE_KEYS
-        .into_iter()
-        .filter(|key| config.settings.get(key).is_some_and(|v| v.source == Source::File))
-        .collect();
-    if !set.is_empty() {
-        let shown = std::fs::canonicalize(found).unwrap_or_else(|_| found.to_owned());
-        bail!(
-            "refusing to start: {} (found in the working directory) sets {}, which decide who can reach the \
-             daemon; only a file named with --config or EXAI_CONFIG, or the environment, may set them",
-            shown.display(),
-            set.join(", ")
-        );
-    }
-    Ok(())
-}
+use exai_core::config::Config;
 
 pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> {
     let exposed = config.unauthenticated_listeners();
