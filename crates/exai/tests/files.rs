@@ -277,6 +277,65 @@ async fn refusals_never_name_what_lies_outside_the_roots() {
     }
 }
 
+#[tokio::test]
+async fn a_root_whose_name_leads_elsewhere_after_start_admits_nothing() {
+    let base = tempfile::tempdir().unwrap();
+    // Named but missing at start-up (a typo, a project not cloned yet): anyone who may write its parent could make
+    // it a link to `/` or the home directory.
+    let later = base.path().join("not-yet");
+    let elsewhere = base.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("secret.txt"), "SECRET-ELSEWHERE").unwrap();
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_ALLOWED_ROOTS", later.to_str().unwrap())]).await;
+    std::os::unix::fs::symlink("/", &later).unwrap();
+    let (_, reply) = raw
+        .call(
+            1,
+            "chat",
+            json!({"prompt": "q", "files": [s(&later.join("etc/passwd"))]}),
+            false,
+        )
+        .await;
+    assert!(error_text(&reply).contains("is outside the allowed roots"), "{reply}");
+    std::fs::remove_file(&later).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &later).unwrap();
+    let (_, reply) = raw
+        .call(
+            2,
+            "chat",
+            json!({"prompt": "q", "files": [s(&later.join("secret.txt"))]}),
+            false,
+        )
+        .await;
+    assert!(error_text(&reply).contains("is outside the allowed roots"), "{reply}");
+    let sent = upstream(&sim);
+    assert!(!sent.contains("root:") && !sent.contains("SECRET-ELSEWHERE"), "{sent}");
+}
+
+#[tokio::test]
+async fn climbing_out_and_back_tells_nothing_about_directories_outside_the_roots() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(base.path().join("exists")).unwrap();
+    std::fs::write(root.join("f.txt"), "inside").unwrap();
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_ALLOWED_ROOTS", root.to_str().unwrap())]).await;
+    let mut outcomes = Vec::new();
+    for (i, dir) in ["exists", "missing"].into_iter().enumerate() {
+        let path = format!("{}/{dir}/../root/f.txt", base.path().display());
+        let (_, reply) = raw
+            .call(i as i64 + 1, "chat", json!({"prompt": "q", "files": [path]}), false)
+            .await;
+        outcomes.push(reply["result"]["isError"].clone());
+    }
+    assert_eq!(
+        outcomes[0], outcomes[1],
+        "whether a directory outside the roots exists shows in the outcome"
+    );
+}
+
 /// `tools/list`'s schema of `tool`'s arguments.
 async fn input_schema(raw: &mut Raw, tool: &str) -> Value {
     raw.send(r#"{"jsonrpc":"2.0","id":900,"method":"tools/list"}"#).await;

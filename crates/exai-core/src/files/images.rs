@@ -142,6 +142,7 @@ mod tests {
     fn policy(root: &Path) -> FilePolicy {
         FilePolicy {
             roots: vec![root.to_path_buf()],
+            pinned: Vec::new(),
             max_file_bytes: 1 << 20,
             max_images: 4,
             max_image_total_bytes: 100,
