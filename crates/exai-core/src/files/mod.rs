@@ -279,15 +279,22 @@ impl FilePolicy {
     /// Checks that `path` is a directory beneath an allowed root and returns its resolved path (the canonical
     /// root joined with the real names walked, no symbolic links in it).
     pub async fn check_dir(&self, tool: &str, path: &str) -> Result<PathBuf, ToolError> {
+        self.open_dir(tool, path).await.map(|(path, _)| path)
+    }
+
+    /// [`check_dir`](Self::check_dir), and the directory opened: work in it through the descriptor (a program's
+    /// working directory set from it), never the path again, which may be swapped for a link meanwhile.
+    pub async fn open_dir(&self, tool: &str, path: &str) -> Result<(PathBuf, std::os::fd::OwnedFd), ToolError> {
         let (policy, tool, path) = (self.clone(), tool.to_owned(), path.to_owned());
         blocking(move || {
             let opened = policy.open(&tool, &path, Kind::Dir)?;
             if !rustix::fs::FileType::from_raw_mode(opened.stat.st_mode).is_dir() {
                 return Err(invalid(&tool, format!("`{path}` is not a directory")));
             }
-            opened
+            let resolved = opened
                 .path
-                .ok_or_else(|| ToolError::Internal("a directory was opened without its path".into()))
+                .ok_or_else(|| ToolError::Internal("a directory was opened without its path".into()))?;
+            Ok((resolved, opened.fd))
         })
         .await
     }

@@ -6,6 +6,7 @@
 mod command;
 mod config_guard;
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::ToolError;
@@ -58,8 +59,17 @@ fn cannot_run(tool: &str, e: std::io::Error) -> ToolError {
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Runs git with `args` in `repo` and returns its stdout, or refuses it past `max` bytes.
-async fn git(tool: &str, repo: &Path, args: &[&str], what: &str, max: u64) -> Result<String, ToolError> {
-    let out = command::run(repo, args, max).await.map_err(|e| cannot_run(tool, e))?;
+async fn git(
+    tool: &str,
+    repo: &Path,
+    opened: Option<BorrowedFd<'_>>,
+    args: &[&str],
+    what: &str,
+    max: u64,
+) -> Result<String, ToolError> {
+    let out = command::run(repo, opened, args, max)
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
     if out.overflowed {
         return Err(invalid(
             tool,
@@ -85,6 +95,8 @@ async fn git(tool: &str, repo: &Path, args: &[&str], what: &str, max: u64) -> Re
 pub struct Repository {
     /// The directory git runs in (as given, canonical).
     dir: PathBuf,
+    /// That directory, opened when it was checked: git starts in it, whatever its path names by then.
+    opened: Option<OwnedFd>,
     /// The top of the work tree (`git rev-parse --show-toplevel`).
     pub toplevel: PathBuf,
 }
@@ -92,9 +104,11 @@ pub struct Repository {
 /// Opens the work tree containing `dir`: refused when `dir` is in none (a bare repository found by discovery, such
 /// as one committed inside a clone, counts as none: `safe.bareRepository=explicit`), or when the repository's
 /// configuration names a program (see [`config_guard::program_keys`]), naming each key.
-pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
+pub async fn open(tool: &str, dir: &Path, opened: Option<OwnedFd>) -> Result<Repository, ToolError> {
+    let fd = opened.as_ref().map(AsFd::as_fd);
     let out = command::run(
         dir,
+        fd,
         &["rev-parse", "--is-inside-work-tree", "--show-toplevel"],
         64 * 1024,
     )
@@ -113,7 +127,7 @@ pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
         ));
     }
     let toplevel = PathBuf::from(lines.next().unwrap_or_default());
-    let listing = command::run(dir, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
+    let listing = command::run(dir, fd, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
         .await
         .map_err(|e| cannot_run(tool, e))?;
     if !listing.success || listing.overflowed {
@@ -145,11 +159,16 @@ pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
     }
     Ok(Repository {
         dir: dir.to_owned(),
+        opened,
         toplevel,
     })
 }
 
 impl Repository {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.opened.as_ref().map(AsFd::as_fd)
+    }
+
     /// The diff of `changes`, at most `max` bytes; no external diff, no textconv, no recursion into submodules'
     /// work trees (a submodule's own configuration is never read), renames as git finds them by default.
     pub async fn diff(&self, tool: &str, changes: &Changes, max: u64) -> Result<String, ToolError> {
@@ -169,7 +188,7 @@ impl Repository {
             }
         }
         args.push("--");
-        git(tool, &self.dir, &args, &changes.label(), max).await
+        git(tool, &self.dir, self.fd(), &args, &changes.label(), max).await
     }
 
     /// Untracked files (not in any diff), relative to the directory given to [`open`].
@@ -177,11 +196,73 @@ impl Repository {
         let out = git(
             tool,
             &self.dir,
+            self.fd(),
             &["ls-files", "--others", "--exclude-standard"],
             "the untracked files",
             max,
         )
         .await?;
         Ok(out.lines().map(str::to_owned).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::FilePolicy;
+
+    /// A repository at `dir` with one committed file, changed in the work tree to `change`.
+    fn repo(dir: &Path, change: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        git(&["init", "-q"]);
+        std::fs::write(dir.join("f.txt"), "base\n").unwrap();
+        git(&["add", "f.txt"]);
+        git(&["commit", "-q", "-m", "base"]);
+        std::fs::write(dir.join("f.txt"), format!("{change}\n")).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_checked_directory_swapped_for_a_link_keeps_git_in_the_checked_repository() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("root"), base.path().join("outside"));
+        repo(&root.join("repo"), "INSIDE-CHANGE");
+        repo(&outside.join("repo"), "OUTSIDE-CHANGE");
+        let policy = FilePolicy {
+            roots: vec![root.clone()],
+            pinned: Vec::new(),
+            max_file_bytes: 1 << 20,
+            max_images: 1,
+            max_image_total_bytes: 1,
+        };
+        let path = root.join("repo").to_str().unwrap().to_owned();
+        let (dir, opened) = policy.open_dir("precommit", &path).await.unwrap();
+        let repo = open("precommit", &dir, Some(opened)).await.unwrap();
+        // Checked and opened; now the directory's name leads out of the root.
+        std::fs::rename(root.join("repo"), root.join("moved")).unwrap();
+        std::os::unix::fs::symlink(outside.join("repo"), root.join("repo")).unwrap();
+        let diff = repo.diff("precommit", &Changes::Unstaged, 1 << 20).await.unwrap();
+        assert!(
+            diff.contains("INSIDE-CHANGE") && !diff.contains("OUTSIDE-CHANGE"),
+            "{diff}"
+        );
+        let untracked = repo.untracked("precommit", 1 << 20).await.unwrap();
+        assert!(untracked.is_empty(), "{untracked:?}");
     }
 }

@@ -68,8 +68,8 @@ impl Repo {
     /// it), and with no program named in its git configuration.
     async fn open(&self, ctx: &ToolContext) -> Result<Repository, ToolError> {
         let policy = FilePolicy::new(&ctx.app.config.files);
-        let dir = policy.check_dir(DEF.name, &self.path).await?;
-        let repo = git::open(DEF.name, &dir).await?;
+        let (dir, opened) = policy.open_dir(DEF.name, &self.path).await?;
+        let repo = git::open(DEF.name, &dir, Some(opened)).await?;
         let top = repo.toplevel.to_string_lossy();
         if policy.check_dir(DEF.name, &top).await.is_err() {
             // Never name the outside path: say only that the work tree reaches out of the roots.
