@@ -259,6 +259,31 @@ impl FilePolicy {
         .await
     }
 
+    /// Each path's size (opened beneath its root and `fstat`ed, nothing read), in one blocking task: what a
+    /// caller fitting files to a budget needs before it reads any. A regular file's [`FileId`] and size.
+    pub async fn sizes(
+        &self,
+        tool: &str,
+        paths: Vec<String>,
+    ) -> Result<Vec<(String, Result<(FileId, u64), ToolError>)>, ToolError> {
+        let (policy, tool) = (self.clone(), tool.to_owned());
+        blocking(move || {
+            Ok(paths
+                .into_iter()
+                .map(|p| {
+                    let sized = policy.open(&tool, &p, Kind::File).and_then(|opened| {
+                        if !rustix::fs::FileType::from_raw_mode(opened.stat.st_mode).is_file() {
+                            return Err(invalid(&tool, format!("`{p}` is not a regular file")));
+                        }
+                        Ok((FileId::of(&opened), opened.stat.st_size as u64))
+                    });
+                    (p, sized)
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Checks that each path reads as text (as `read_texts` would), one file in memory at a time: the first
     /// refusal.
     pub async fn check_texts(&self, tool: &str, paths: Vec<String>) -> Result<(), ToolError> {
