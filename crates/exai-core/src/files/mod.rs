@@ -21,6 +21,9 @@ use crate::config::FilesConfig;
 use crate::conversation::estimate_tokens;
 use crate::error::ToolError;
 
+/// Longest path accepted, in bytes (Linux's PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// Bytes inspected for NUL when deciding whether a file is binary.
 const BINARY_SNIFF_BYTES: usize = 8 * 1024;
 
@@ -100,6 +103,18 @@ impl FilePolicy {
                  project directories tools may read (the daemon uses its working directory only when that is not \
                  `/`, the home directory or a system directory)"
                     .into(),
+            ));
+        }
+        // Longer than the system takes (PATH_MAX): refused before any work (the walk would open each of its
+        // components) and shown cut, so a huge name is not echoed back whole.
+        if path.len() > MAX_PATH_BYTES {
+            let shown: String = path.chars().take(80).collect();
+            return Err(invalid(
+                tool,
+                format!(
+                    "`{shown}…` is {} bytes long; paths may be at most {MAX_PATH_BYTES} bytes",
+                    path.len()
+                ),
             ));
         }
         let wanted = Path::new(path);
@@ -504,6 +519,20 @@ mod tests {
     }
 
     const SECRET: &str = "SECRET-OUTSIDE-THE-ROOT";
+
+    #[tokio::test]
+    async fn an_overlong_path_is_refused_at_once_and_not_echoed_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let policy = policy(root.path(), 1 << 20);
+        // 100k components: the walk would open each one (no openat2), the refusal would repeat it all.
+        let path = format!("{}/{}x", root.path().display(), "a/..//".repeat(20_000));
+        let err = policy.read_text("chat", &path).await.unwrap_err().to_string();
+        assert!(
+            err.len() < 400 && err.contains("at most 4096 bytes"),
+            "{}",
+            &err[..err.len().min(400)]
+        );
+    }
 
     #[test]
     fn fifos_devices_sockets_and_directories_are_refused_without_blocking_or_reading() {
