@@ -336,6 +336,48 @@ async fn climbing_out_and_back_tells_nothing_about_directories_outside_the_roots
     );
 }
 
+#[tokio::test]
+async fn precommit_refuses_a_git_file_that_points_outside_the_roots() {
+    let base = tempfile::tempdir().unwrap();
+    let (root, outside) = (base.path().join("root"), base.path().join("elsewhere/repo"));
+    std::fs::create_dir_all(root.join("proj")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(&outside)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    std::fs::write(outside.join("s.txt"), "OUTSIDE-REPO-SECRET\n").unwrap();
+    git(&["add", "s.txt"]);
+    git(&["commit", "-q", "-m", "x"]);
+    // No repository of its own: a `.git` file naming the outside one, whose files then show as deleted.
+    std::fs::write(
+        root.join("proj/.git"),
+        format!("gitdir: {}\n", outside.join(".git").display()),
+    )
+    .unwrap();
+    let sim = sim().await;
+    let mut raw = exai(
+        &sim,
+        &[
+            ("EXAI_ALLOWED_ROOTS", root.to_str().unwrap()),
+            ("EXAI_TOOL_PROFILE", "full"),
+        ],
+    )
+    .await;
+    let step = json!({"step": "s", "step_number": 1, "total_steps": 1, "next_step_required": false,
+        "findings": "f", "path": s(&root.join("proj"))});
+    let (_, reply) = raw.call(1, "precommit", step, false).await;
+    let text = error_text(&reply);
+    assert!(text.contains("git directory") && !text.contains("elsewhere"), "{text}");
+    assert!(!upstream(&sim).contains("OUTSIDE-REPO-SECRET"));
+}
+
 /// `tools/list`'s schema of `tool`'s arguments.
 async fn input_schema(raw: &mut Raw, tool: &str) -> Value {
     raw.send(r#"{"jsonrpc":"2.0","id":900,"method":"tools/list"}"#).await;

@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::ToolError;
+use crate::files::FilePolicy;
 
 /// Which changes to diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,10 @@ pub struct Repository {
     opened: Option<OwnedFd>,
     /// The top of the work tree (`git rev-parse --show-toplevel`).
     pub toplevel: PathBuf,
+    /// The repository's git directory and common directory (a `.git` file, a linked work tree or `commondir` can
+    /// put them anywhere: their index and objects are what a diff shows).
+    pub git_dir: PathBuf,
+    pub common_dir: PathBuf,
 }
 
 /// Opens the work tree containing `dir`: refused when `dir` is in none (a bare repository found by discovery, such
@@ -109,7 +114,13 @@ pub async fn open(tool: &str, dir: &Path, opened: Option<OwnedFd>) -> Result<Rep
     let out = command::run(
         dir,
         fd,
-        &["rev-parse", "--is-inside-work-tree", "--show-toplevel"],
+        &[
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--show-toplevel",
+            "--absolute-git-dir",
+            "--git-common-dir",
+        ],
         64 * 1024,
     )
     .await
@@ -127,6 +138,9 @@ pub async fn open(tool: &str, dir: &Path, opened: Option<OwnedFd>) -> Result<Rep
         ));
     }
     let toplevel = PathBuf::from(lines.next().unwrap_or_default());
+    let git_dir = PathBuf::from(lines.next().unwrap_or_default());
+    // Relative to the directory git ran in.
+    let common_dir = dir.join(lines.next().unwrap_or_default());
     let listing = command::run(dir, fd, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
         .await
         .map_err(|e| cannot_run(tool, e))?;
@@ -161,10 +175,42 @@ pub async fn open(tool: &str, dir: &Path, opened: Option<OwnedFd>) -> Result<Rep
         dir: dir.to_owned(),
         opened,
         toplevel,
+        git_dir,
+        common_dir,
     })
 }
 
 impl Repository {
+    /// Refuses the repository unless its work tree, git directory and common directory all lie beneath the
+    /// allowed roots: a `.git` file (`gitdir: /elsewhere/.git`) inside a root would otherwise diff another
+    /// repository's index, its files' contents included, against the root's directory. Never names the outside.
+    pub async fn check_within(&self, tool: &str, policy: &FilePolicy, shown: &str) -> Result<(), ToolError> {
+        if policy.check_dir(tool, &self.toplevel.to_string_lossy()).await.is_err() {
+            return Err(invalid(
+                tool,
+                format!(
+                    "the git work tree containing `{shown}` starts above the allowed roots (files.allowed_roots, \
+                     EXAI_ALLOWED_ROOTS), so its diff would show files outside them; allow the repository's top \
+                     directory, or point path at a repository inside the roots"
+                ),
+            ));
+        }
+        for dir in [&self.git_dir, &self.common_dir] {
+            if policy.check_dir(tool, &dir.to_string_lossy()).await.is_err() {
+                return Err(invalid(
+                    tool,
+                    format!(
+                        "the git directory of the repository containing `{shown}` lies outside the allowed roots \
+                         (files.allowed_roots, EXAI_ALLOWED_ROOTS), through a `.git` file, a linked work tree or \
+                         `commondir`; its diff would show files outside them. Allow that directory too, or review a \
+                         repository whose git directory is inside the roots"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.opened.as_ref().map(AsFd::as_fd)
     }
@@ -209,7 +255,6 @@ impl Repository {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::FilePolicy;
 
     /// A repository at `dir` with one committed file, changed in the work tree to `change`.
     fn repo(dir: &Path, change: &str) {
@@ -264,5 +309,36 @@ mod tests {
         );
         let untracked = repo.untracked("precommit", 1 << 20).await.unwrap();
         assert!(untracked.is_empty(), "{untracked:?}");
+    }
+
+    #[tokio::test]
+    async fn a_git_file_pointing_outside_the_roots_is_refused_without_naming_it() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("root"), base.path().join("outside"));
+        repo(&outside.join("repo"), "OUTSIDE-CHANGE");
+        std::fs::create_dir_all(root.join("proj")).unwrap();
+        let gitdir = outside.join("repo/.git");
+        std::fs::write(root.join("proj/.git"), format!("gitdir: {}\n", gitdir.display())).unwrap();
+        repo(&root.join("inside"), "INSIDE-CHANGE");
+        let policy = FilePolicy {
+            roots: vec![root.clone()],
+            pinned: Vec::new(),
+            max_file_bytes: 1 << 20,
+            max_images: 1,
+            max_image_total_bytes: 1,
+        };
+        for (name, ok) in [("proj", false), ("inside", true)] {
+            let shown = root.join(name).to_str().unwrap().to_owned();
+            let (dir, opened) = policy.open_dir("precommit", &shown).await.unwrap();
+            let repo = open("precommit", &dir, Some(opened)).await.unwrap();
+            match repo.check_within("precommit", &policy, &shown).await {
+                Ok(()) => assert!(ok, "{name}: a git directory outside the roots was accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!ok, "{name}: {e}");
+                    assert!(e.contains("git directory") && !e.contains("outside/repo"), "{e}");
+                }
+            }
+        }
     }
 }

@@ -70,19 +70,7 @@ impl Repo {
         let policy = FilePolicy::new(&ctx.app.config.files);
         let (dir, opened) = policy.open_dir(DEF.name, &self.path).await?;
         let repo = git::open(DEF.name, &dir, Some(opened)).await?;
-        let top = repo.toplevel.to_string_lossy();
-        if policy.check_dir(DEF.name, &top).await.is_err() {
-            // Never name the outside path: say only that the work tree reaches out of the roots.
-            return Err(ToolError::InvalidArguments {
-                tool: DEF.name.to_owned(),
-                message: format!(
-                    "the git work tree containing `{}` starts above the allowed roots (files.allowed_roots, \
-                     EXAI_ALLOWED_ROOTS), so its diff would show files outside them; allow the repository's top \
-                     directory, or point path at a repository inside the roots",
-                    self.path
-                ),
-            });
-        }
+        repo.check_within(DEF.name, &policy, &self.path).await?;
         Ok(repo)
     }
 }
