@@ -277,6 +277,107 @@ async fn refusals_never_name_what_lies_outside_the_roots() {
     }
 }
 
+#[tokio::test]
+async fn a_root_whose_name_leads_elsewhere_after_start_admits_nothing() {
+    let base = tempfile::tempdir().unwrap();
+    // Named but missing at start-up (a typo, a project not cloned yet): anyone who may write its parent could make
+    // it a link to `/` or the home directory.
+    let later = base.path().join("not-yet");
+    let elsewhere = base.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("secret.txt"), "SECRET-ELSEWHERE").unwrap();
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_ALLOWED_ROOTS", later.to_str().unwrap())]).await;
+    std::os::unix::fs::symlink("/", &later).unwrap();
+    let (_, reply) = raw
+        .call(
+            1,
+            "chat",
+            json!({"prompt": "q", "files": [s(&later.join("etc/passwd"))]}),
+            false,
+        )
+        .await;
+    assert!(error_text(&reply).contains("is outside the allowed roots"), "{reply}");
+    std::fs::remove_file(&later).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &later).unwrap();
+    let (_, reply) = raw
+        .call(
+            2,
+            "chat",
+            json!({"prompt": "q", "files": [s(&later.join("secret.txt"))]}),
+            false,
+        )
+        .await;
+    assert!(error_text(&reply).contains("is outside the allowed roots"), "{reply}");
+    let sent = upstream(&sim);
+    assert!(!sent.contains("root:") && !sent.contains("SECRET-ELSEWHERE"), "{sent}");
+}
+
+#[tokio::test]
+async fn climbing_out_and_back_tells_nothing_about_directories_outside_the_roots() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(base.path().join("exists")).unwrap();
+    std::fs::write(root.join("f.txt"), "inside").unwrap();
+    let sim = sim().await;
+    let mut raw = exai(&sim, &[("EXAI_ALLOWED_ROOTS", root.to_str().unwrap())]).await;
+    let mut outcomes = Vec::new();
+    for (i, dir) in ["exists", "missing"].into_iter().enumerate() {
+        let path = format!("{}/{dir}/../root/f.txt", base.path().display());
+        let (_, reply) = raw
+            .call(i as i64 + 1, "chat", json!({"prompt": "q", "files": [path]}), false)
+            .await;
+        outcomes.push(reply["result"]["isError"].clone());
+    }
+    assert_eq!(
+        outcomes[0], outcomes[1],
+        "whether a directory outside the roots exists shows in the outcome"
+    );
+}
+
+#[tokio::test]
+async fn precommit_refuses_a_git_file_that_points_outside_the_roots() {
+    let base = tempfile::tempdir().unwrap();
+    let (root, outside) = (base.path().join("root"), base.path().join("elsewhere/repo"));
+    std::fs::create_dir_all(root.join("proj")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(&outside)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    std::fs::write(outside.join("s.txt"), "OUTSIDE-REPO-SECRET\n").unwrap();
+    git(&["add", "s.txt"]);
+    git(&["commit", "-q", "-m", "x"]);
+    // No repository of its own: a `.git` file naming the outside one, whose files then show as deleted.
+    std::fs::write(
+        root.join("proj/.git"),
+        format!("gitdir: {}\n", outside.join(".git").display()),
+    )
+    .unwrap();
+    let sim = sim().await;
+    let mut raw = exai(
+        &sim,
+        &[
+            ("EXAI_ALLOWED_ROOTS", root.to_str().unwrap()),
+            ("EXAI_TOOL_PROFILE", "full"),
+        ],
+    )
+    .await;
+    let step = json!({"step": "s", "step_number": 1, "total_steps": 1, "next_step_required": false,
+        "findings": "f", "path": s(&root.join("proj"))});
+    let (_, reply) = raw.call(1, "precommit", step, false).await;
+    let text = error_text(&reply);
+    assert!(text.contains("git directory") && !text.contains("elsewhere"), "{text}");
+    assert!(!upstream(&sim).contains("OUTSIDE-REPO-SECRET"));
+}
+
 /// `tools/list`'s schema of `tool`'s arguments.
 async fn input_schema(raw: &mut Raw, tool: &str) -> Value {
     raw.send(r#"{"jsonrpc":"2.0","id":900,"method":"tools/list"}"#).await;

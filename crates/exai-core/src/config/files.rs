@@ -13,6 +13,9 @@ pub const MAX_IMAGES_CEILING: usize = 64;
 pub struct FilesConfig {
     /// Absolute directories; a file must resolve inside one of them. Empty: file tools refuse every path.
     pub allowed_roots: Vec<PathBuf>,
+    /// The real path of each allowed root when the configuration was read (`None`: it did not exist); a root whose
+    /// name later leads elsewhere admits nothing.
+    pub pinned_roots: Vec<Option<PathBuf>>,
     /// How the roots were chosen, for the start-up log (e.g. "EXAI_ALLOWED_ROOTS" or why none are in force).
     pub roots_origin: String,
     pub max_file_bytes: u64,
@@ -27,13 +30,28 @@ const KERNEL_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
 
 /// Directories that are never the default root (the daemon was started from a system place, not a project):
 /// these themselves and everything below them.
-const SYSTEM_TREES: [&str; 10] = [
-    "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/run",
+const SYSTEM_TREES: [&str; 16] = [
+    "/etc",
+    "/boot",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/run",
+    "/var/log",
+    "/var/cache",
+    "/var/spool",
+    "/var/mail",
+    "/var/backups",
+    "/var/run",
 ];
 
 /// ... and these themselves only (a project below `/srv` or `/var/lib` is fine).
-const SYSTEM_DIRS: [&str; 10] = [
-    "/var", "/tmp", "/opt", "/srv", "/mnt", "/media", "/home", "/root", "/snap", "/var/lib",
+const SYSTEM_DIRS: [&str; 11] = [
+    "/var", "/tmp", "/var/tmp", "/opt", "/srv", "/mnt", "/media", "/home", "/root", "/snap", "/var/lib",
 ];
 
 /// Why `root` can never be an allowed root, if it cannot. `home` is the user's home directory.
@@ -139,8 +157,10 @@ pub(super) fn read(r: &mut Reader<'_>) -> Option<FilesConfig> {
         }
     });
     ok.then_some(())?;
+    let pinned_roots = allowed_roots.iter().map(|r| std::fs::canonicalize(r).ok()).collect();
     Some(FilesConfig {
         allowed_roots,
+        pinned_roots,
         roots_origin,
         max_file_bytes: max_file_bytes?,
         max_images: max_images?,
@@ -186,7 +206,18 @@ mod tests {
         let (roots, why) = default_roots(Some(Path::new("/home/dev/src/app")), Some(home));
         assert_eq!(roots, vec![PathBuf::from("/home/dev/src/app")]);
         assert!(why.contains("working directory"), "{why}");
-        for cwd in ["/", "/home/dev", "/home", "/etc", "/usr/lib", "/tmp", "/var", "/proc/1"] {
+        for cwd in [
+            "/",
+            "/home/dev",
+            "/home",
+            "/etc",
+            "/usr/lib",
+            "/tmp",
+            "/var",
+            "/proc/1",
+            "/var/tmp",
+            "/var/log/app",
+        ] {
             let (roots, why) = default_roots(Some(Path::new(cwd)), Some(home));
             assert!(roots.is_empty(), "{cwd}");
             assert!(why.starts_with("none:") && why.contains("EXAI_ALLOWED_ROOTS"), "{why}");

@@ -28,14 +28,16 @@ pub struct Root {
 }
 
 impl Root {
-    /// Opens `configured` (the root itself may be reached through symlinks: it is trusted configuration).
+    /// Opens `configured` (the root itself may be reached through symlinks: it is trusted configuration). Its
+    /// canonical name is read from the descriptor opened, so the name and the directory always agree, even when
+    /// the path is swapped meanwhile; callers compare it with the name the root had at start-up.
     pub fn open(configured: &Path) -> std::io::Result<Self> {
-        let canonical = std::fs::canonicalize(configured)?;
         let dir = rustix::fs::open(
-            &canonical,
+            configured,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
+        let canonical = real_path(&dir, configured)?;
         Ok(Self {
             configured: configured.to_path_buf(),
             canonical,
@@ -49,6 +51,45 @@ impl Root {
             .or_else(|_| path.strip_prefix(&self.configured))
             .ok()
     }
+}
+
+/// The path of the directory `dir` (opened from `configured`): what the kernel says the descriptor is, else the
+/// canonical form of `configured` when it is still the same directory.
+fn real_path(dir: &OwnedFd, configured: &Path) -> std::io::Result<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let link = format!("/proc/self/fd/{}", dir.as_raw_fd());
+        if let Ok(target) = rustix::fs::readlink(link.as_str(), Vec::new()) {
+            let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
+            if target.is_absolute() {
+                return Ok(target);
+            }
+        }
+    }
+    let canonical = std::fs::canonicalize(configured)?;
+    let (opened, named) = (rustix::fs::fstat(dir)?, rustix::fs::stat(&canonical)?);
+    if (opened.st_dev, opened.st_ino) != (named.st_dev, named.st_ino) {
+        return Err(std::io::Error::other("the root directory changed while it was opened"));
+    }
+    Ok(canonical)
+}
+
+/// `path` with `.` and `..` resolved by name alone (never touching the filesystem); `..` stops at `/`.
+pub fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if out.parent().is_some() {
+                    out.pop();
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// What the caller wants at the end of the path.
@@ -211,8 +252,8 @@ mod kernel {
     static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 
     /// Filesystems whose files are never read: procfs, sysfs, debugfs, tracefs, securityfs, cgroup (1 and 2),
-    /// efivarfs, bpffs, devpts.
-    const KERNEL_FS: [u32; 10] = [
+    /// efivarfs, bpffs, devpts, configfs, pstore, binfmt_misc, selinuxfs, smackfs, fusectl, mqueue, rpc_pipefs.
+    const KERNEL_FS: [u32; 18] = [
         0x9fa0,
         0x6265_6572,
         0x6462_6720,
@@ -223,6 +264,14 @@ mod kernel {
         0xde5e_81e4,
         0xcafe_4a11,
         0x1cd1,
+        0x6265_6570,
+        0x6165_676c,
+        0x4249_4e4d,
+        0xf97c_ff8c,
+        0x4341_5d53,
+        0x6573_5543,
+        0x1980_0202,
+        0x6759_6969,
     ];
 
     pub(super) fn is_kernel_fs(fd: BorrowedFd<'_>) -> Result<bool, Refusal> {

@@ -95,9 +95,9 @@ fn urls(tool: &str, images: &[String], policy: &FilePolicy, mode: Mode) -> Resul
             out.push(image.clone());
             continue;
         }
+        let shown: String = image.chars().take(80).collect();
+        let cut = if shown.len() < image.len() { "…" } else { "" };
         if !Path::new(image).is_absolute() {
-            let shown: String = image.chars().take(80).collect();
-            let cut = if shown.len() < image.len() { "…" } else { "" };
             return Err(invalid(
                 tool,
                 format!("images must be absolute paths or data:image/ URLs; `{shown}{cut}` is neither"),
@@ -106,7 +106,7 @@ fn urls(tool: &str, images: &[String], policy: &FilePolicy, mode: Mode) -> Resul
         let Some(mime) = mime(image) else {
             return Err(invalid(
                 tool,
-                format!("`{image}` is not a png, jpeg, gif or webp image"),
+                format!("`{shown}{cut}` is not a png, jpeg, gif or webp image"),
             ));
         };
         let opened = policy.open(tool, image, Kind::File)?;
@@ -142,6 +142,7 @@ mod tests {
     fn policy(root: &Path) -> FilePolicy {
         FilePolicy {
             roots: vec![root.to_path_buf()],
+            pinned: Vec::new(),
             max_file_bytes: 1 << 20,
             max_images: 4,
             max_image_total_bytes: 100,

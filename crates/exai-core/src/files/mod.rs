@@ -21,6 +21,9 @@ use crate::config::FilesConfig;
 use crate::conversation::estimate_tokens;
 use crate::error::ToolError;
 
+/// Longest path accepted, in bytes (Linux's PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// Bytes inspected for NUL when deciding whether a file is binary.
 const BINARY_SNIFF_BYTES: usize = 8 * 1024;
 
@@ -63,6 +66,9 @@ impl FileId {
 pub struct FilePolicy {
     /// Absolute directories; a file is opened beneath one of them or not at all. Empty: every path is refused.
     pub roots: Vec<PathBuf>,
+    /// The real path each root had when the configuration was read (`None`: it did not exist then); a root whose
+    /// real path is now another (its name swapped for a link elsewhere) admits nothing. Missing entries: `None`.
+    pub pinned: Vec<Option<PathBuf>>,
     pub max_file_bytes: u64,
     pub max_images: usize,
     pub max_image_total_bytes: u64,
@@ -72,6 +78,7 @@ impl FilePolicy {
     pub fn new(config: &FilesConfig) -> Self {
         Self {
             roots: config.allowed_roots.clone(),
+            pinned: config.pinned_roots.clone(),
             max_file_bytes: config.max_file_bytes,
             max_images: config.max_images,
             max_image_total_bytes: config.max_image_total_bytes,
@@ -114,6 +121,18 @@ impl FilePolicy {
                     .into(),
             ));
         }
+        // Longer than the system takes (PATH_MAX): refused before any work (the walk would open each of its
+        // components) and shown cut, so a huge name is not echoed back whole.
+        if path.len() > MAX_PATH_BYTES {
+            let shown: String = path.chars().take(80).collect();
+            return Err(invalid(
+                tool,
+                format!(
+                    "`{shown}…` is {} bytes long; paths may be at most {MAX_PATH_BYTES} bytes",
+                    path.len()
+                ),
+            ));
+        }
         let wanted = Path::new(path);
         if !wanted.is_absolute() {
             return Err(invalid(
@@ -121,8 +140,22 @@ impl FilePolicy {
                 format!("files must be absolute paths; `{path}` is relative"),
             ));
         }
-        // A root that does not exist admits nothing.
-        let roots: Vec<Root> = self.roots.iter().filter_map(|r| Root::open(r).ok()).collect();
+        // A root that does not exist admits nothing; nor does one whose name now leads elsewhere than at start-up
+        // (a root missing then must be reached with no symbolic link), so nobody can turn a root into `/` or the
+        // home directory by creating or swapping a link in its place.
+        let roots: Vec<Root> = self
+            .roots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let root = Root::open(r).ok()?;
+                let expected = match self.pinned.get(i) {
+                    Some(Some(pinned)) => pinned.clone(),
+                    _ => beneath::lexical(r),
+                };
+                (root.canonical == expected).then_some(root)
+            })
+            .collect();
         let mut refused = None;
         for root in &roots {
             if let Some(rel) = root.relative(wanted) {
@@ -134,14 +167,13 @@ impl FilePolicy {
                 }
             }
         }
-        // Named outside every root, or climbing out and back (`root/../root/x`): the path may still reach a root
-        // through links the system resolves; whatever it resolves to is then opened beneath that root again, so
-        // nothing outside is ever read.
-        if matches!(refused, None | Some(Refusal::Escapes))
-            && let Ok(real) = std::fs::canonicalize(wanted)
-        {
+        // Climbing out and back (`root/../root/x`): `..` is taken by name, never by asking the filesystem about
+        // what lies outside the roots (which would tell whether an outside directory exists), and the result is
+        // opened beneath its root again.
+        let named = beneath::lexical(wanted);
+        if matches!(refused, None | Some(Refusal::Escapes)) && named.as_path() != wanted {
             for root in &roots {
-                if let Some(rel) = root.relative(&real)
+                if let Some(rel) = root.relative(&named)
                     && let Ok(opened) = beneath::open(root, rel, kind)
                 {
                     return Ok(opened);
@@ -196,6 +228,11 @@ impl FilePolicy {
     /// naming the file and the limit.
     fn read_text_now(&self, tool: &str, path: &str) -> Result<(FileId, String), ToolError> {
         let opened = self.open(tool, path, Kind::File)?;
+        self.read_opened(tool, path, opened)
+    }
+
+    /// Reads the opened file `path` as text (see `read_text_now`).
+    fn read_opened(&self, tool: &str, path: &str, opened: Opened) -> Result<(FileId, String), ToolError> {
         let id = FileId::of(&opened);
         let max = self.max_file_bytes;
         let limit = format!(
@@ -223,7 +260,9 @@ impl FilePolicy {
         blocking(move || policy.read_text_now(&tool, &path)).await
     }
 
-    /// Reads each path as text in one blocking task; each path's own outcome, in order.
+    /// Reads each path as text in one blocking task; each path's own outcome, in order. A file already read
+    /// under another name (same device and inode: `a/../f`, `./f`, a link) is not read again: its outcome carries
+    /// the same [`FileId`] and empty text, so a list of names for one large file cannot multiply its size.
     pub async fn read_texts(
         &self,
         tool: &str,
@@ -231,10 +270,19 @@ impl FilePolicy {
     ) -> Result<Vec<(String, Result<(FileId, String), ToolError>)>, ToolError> {
         let (policy, tool) = (self.clone(), tool.to_owned());
         blocking(move || {
+            let mut seen: HashSet<FileId> = HashSet::new();
             Ok(paths
                 .into_iter()
                 .map(|p| {
-                    let read = policy.read_text_now(&tool, &p);
+                    let read = policy.open(&tool, &p, Kind::File).and_then(|opened| {
+                        let id = FileId::of(&opened);
+                        if seen.contains(&id) {
+                            return Ok((id, String::new()));
+                        }
+                        let read = policy.read_opened(&tool, &p, opened)?;
+                        seen.insert(id);
+                        Ok(read)
+                    });
                     (p, read)
                 })
                 .collect())
@@ -242,18 +290,67 @@ impl FilePolicy {
         .await
     }
 
+    /// Each path's size (opened beneath its root and `fstat`ed, nothing read), in one blocking task: what a
+    /// caller fitting files to a budget needs before it reads any. A regular file's [`FileId`] and size.
+    pub async fn sizes(
+        &self,
+        tool: &str,
+        paths: Vec<String>,
+    ) -> Result<Vec<(String, Result<(FileId, u64), ToolError>)>, ToolError> {
+        let (policy, tool) = (self.clone(), tool.to_owned());
+        blocking(move || {
+            Ok(paths
+                .into_iter()
+                .map(|p| {
+                    let sized = policy.open(&tool, &p, Kind::File).and_then(|opened| {
+                        if !rustix::fs::FileType::from_raw_mode(opened.stat.st_mode).is_file() {
+                            return Err(invalid(&tool, format!("`{p}` is not a regular file")));
+                        }
+                        Ok((FileId::of(&opened), opened.stat.st_size as u64))
+                    });
+                    (p, sized)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Checks that each path reads as text (as `read_texts` would), one file in memory at a time: the first
+    /// refusal.
+    pub async fn check_texts(&self, tool: &str, paths: Vec<String>) -> Result<(), ToolError> {
+        let (policy, tool) = (self.clone(), tool.to_owned());
+        blocking(move || {
+            let mut seen: HashSet<FileId> = HashSet::new();
+            for p in lists::unique(&paths) {
+                let opened = policy.open(&tool, &p, Kind::File)?;
+                if seen.insert(FileId::of(&opened)) {
+                    policy.read_opened(&tool, &p, opened)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Checks that `path` is a directory beneath an allowed root and returns its resolved path (the canonical
     /// root joined with the real names walked, no symbolic links in it).
     pub async fn check_dir(&self, tool: &str, path: &str) -> Result<PathBuf, ToolError> {
+        self.open_dir(tool, path).await.map(|(path, _)| path)
+    }
+
+    /// [`check_dir`](Self::check_dir), and the directory opened: work in it through the descriptor (a program's
+    /// working directory set from it), never the path again, which may be swapped for a link meanwhile.
+    pub async fn open_dir(&self, tool: &str, path: &str) -> Result<(PathBuf, std::os::fd::OwnedFd), ToolError> {
         let (policy, tool, path) = (self.clone(), tool.to_owned(), path.to_owned());
         blocking(move || {
             let opened = policy.open(&tool, &path, Kind::Dir)?;
             if !rustix::fs::FileType::from_raw_mode(opened.stat.st_mode).is_dir() {
                 return Err(invalid(&tool, format!("`{path}` is not a directory")));
             }
-            opened
+            let resolved = opened
                 .path
-                .ok_or_else(|| ToolError::Internal("a directory was opened without its path".into()))
+                .ok_or_else(|| ToolError::Internal("a directory was opened without its path".into()))?;
+            Ok((resolved, opened.fd))
         })
         .await
     }
@@ -287,10 +384,11 @@ fn embed_now(
     let mut used = 0;
     let mut seen: HashSet<FileId> = HashSet::new();
     for path in paths {
-        let (id, text) = policy.read_text_now(tool, path)?;
-        if !seen.insert(id) {
+        let opened = policy.open(tool, path, Kind::File)?;
+        if !seen.insert(FileId::of(&opened)) {
             continue;
         }
+        let (_, text) = policy.read_opened(tool, path, opened)?;
         let cost = estimate_tokens(&text);
         if used + cost > budget_tokens {
             return Err(invalid(
@@ -317,6 +415,7 @@ mod tests {
     fn policy(root: &Path, max: u64) -> FilePolicy {
         FilePolicy {
             roots: vec![root.to_path_buf()],
+            pinned: Vec::new(),
             max_file_bytes: max,
             max_images: 8,
             max_image_total_bytes: 1 << 20,
@@ -436,6 +535,147 @@ mod tests {
     }
 
     const SECRET: &str = "SECRET-OUTSIDE-THE-ROOT";
+
+    #[tokio::test]
+    async fn an_overlong_path_is_refused_at_once_and_not_echoed_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let policy = policy(root.path(), 1 << 20);
+        // 100k components: the walk would open each one (no openat2), the refusal would repeat it all.
+        let path = format!("{}/{}x", root.path().display(), "a/..//".repeat(20_000));
+        let err = policy.read_text("chat", &path).await.unwrap_err().to_string();
+        assert!(
+            err.len() < 400 && err.contains("at most 4096 bytes"),
+            "{}",
+            &err[..err.len().min(400)]
+        );
+    }
+
+    #[test]
+    fn fifos_devices_sockets_and_directories_are_refused_without_blocking_or_reading() {
+        use rustix::fs::{FileType, Mode, mknodat};
+        let root = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(root.path(), rustix::fs::OFlags::DIRECTORY, Mode::empty()).unwrap();
+        mknodat(&dir, "pipe", FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(root.path().join("sock")).unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        let mut names = vec!["pipe", "sock", "sub"];
+        // A character device like /dev/zero (endless reads) can be made only by root.
+        if mknodat(
+            &dir,
+            "zero",
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o644),
+            rustix::fs::makedev(1, 5),
+        )
+        .is_ok()
+        {
+            names.push("zero");
+        }
+        let policy = policy(root.path(), 1 << 20);
+        for name in names {
+            let path = root.path().join(name).to_str().unwrap().to_owned();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (policy, p) = (policy.clone(), path.clone());
+            std::thread::spawn(move || tx.send(policy.read_text_now("chat", &p).map(|r| r.1)));
+            let read = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("reading {name} blocked"));
+            let err = read.unwrap_err().to_string();
+            assert!(err.contains(&format!("`{path}`")), "{name}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_root_whose_name_later_leads_elsewhere_admits_nothing() {
+        use std::os::unix::fs::symlink;
+        let base = tempfile::tempdir().unwrap();
+        let read = |policy: FilePolicy, p: PathBuf| async move { policy.read_text("chat", p.to_str().unwrap()).await };
+        // A root missing at start-up, then created by someone else as a link to `/`.
+        let missing = base.path().join("not-yet");
+        let later = policy(&missing, 1 << 20);
+        symlink("/", &missing).unwrap();
+        let err = read(later.clone(), missing.join("etc/passwd"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside the allowed roots"), "{err}");
+        // ... or as a link to a directory outside it.
+        std::fs::remove_file(&missing).unwrap();
+        std::fs::create_dir(base.path().join("elsewhere")).unwrap();
+        std::fs::write(base.path().join("elsewhere/file.txt"), SECRET).unwrap();
+        symlink(base.path().join("elsewhere"), &missing).unwrap();
+        assert!(read(later.clone(), missing.join("file.txt")).await.is_err());
+        // Created as a plain directory, it is a root like any other.
+        std::fs::remove_file(&missing).unwrap();
+        std::fs::create_dir(&missing).unwrap();
+        std::fs::write(missing.join("file.txt"), "inside").unwrap();
+        assert_eq!(read(later, missing.join("file.txt")).await.unwrap().1, "inside");
+        // A root reached through a link at start-up keeps that target; the link swapped for another admits nothing.
+        let real = base.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("file.txt"), "inside").unwrap();
+        let current = base.path().join("current");
+        symlink(&real, &current).unwrap();
+        let mut pinned = policy(&current, 1 << 20);
+        pinned.pinned = vec![Some(std::fs::canonicalize(&current).unwrap())];
+        assert_eq!(
+            read(pinned.clone(), current.join("file.txt")).await.unwrap().1,
+            "inside"
+        );
+        std::fs::remove_file(&current).unwrap();
+        symlink(base.path().join("elsewhere"), &current).unwrap();
+        let err = read(pinned, current.join("file.txt")).await.unwrap_err().to_string();
+        assert!(
+            !err.contains(SECRET) && err.contains("outside the allowed roots"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn climbing_out_and_back_says_nothing_about_what_lies_outside() {
+        let (base, root) = fixture();
+        let policy = policy(&root, 1 << 20);
+        let name = root.file_name().unwrap().to_str().unwrap();
+        let via = |dir: &str| format!("{}/{dir}/../{name}/file.txt", base.path().display());
+        // `outside` exists, `missing` does not: the outcome is the same, so it tells nothing about either.
+        let exists = policy.read_text("chat", &via("outside")).await.map(|r| r.1);
+        let missing = policy.read_text("chat", &via("missing")).await.map(|r| r.1);
+        assert_eq!(exists.as_deref().ok(), Some("inside one"), "{exists:?}");
+        assert_eq!(missing.as_deref().ok(), Some("inside one"), "{missing:?}");
+        let back = format!("{}/../{name}/file.txt", root.display());
+        assert_eq!(policy.read_text("chat", &back).await.unwrap().1, "inside one");
+        let out = format!("{}/../outside/file.txt", root.display());
+        assert!(policy.read_text("chat", &out).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_list_naming_one_file_many_ways_reads_it_once() {
+        let (_base, root) = fixture();
+        let policy = policy(&root, 1 << 20);
+        let r = root.display();
+        let names = vec![
+            format!("{r}/file.txt"),
+            format!("{r}/./file.txt"),
+            format!("{r}/a/../file.txt"),
+            format!("{r}/a/up/file.txt"),
+            format!("{r}/a/file.txt"),
+        ];
+        let texts: Vec<String> = policy
+            .read_texts("chat", names.clone())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, read)| read.unwrap().1)
+            .collect();
+        assert_eq!(texts, ["inside one", "", "", "", "inside two"]);
+        policy.check_texts("chat", names).await.unwrap();
+        let err = policy
+            .check_texts("chat", vec![format!("{r}/file.txt"), format!("{r}/secret_link")])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside the allowed roots"), "{err}");
+    }
 
     /// A root with links in and out of it, next to a secret: `base/{secret.txt, outside/file.txt, root/...}`.
     fn fixture() -> (tempfile::TempDir, PathBuf) {

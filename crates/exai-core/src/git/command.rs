@@ -1,6 +1,7 @@
 //! Every `git` process exai starts, hardened: a cleared environment with an allow-list, and `-c` overrides that
 //! switch off each way a repository or the daemon's environment could make git run another program.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -93,13 +94,24 @@ impl Output {
 
 /// `git -C repo <overrides> args…` with the hardened environment; stdout is read up to `max` bytes (past it git is
 /// stopped and `overflowed` set), stderr to its end.
-pub async fn run(repo: &Path, args: &[&str], max: u64) -> std::io::Result<Output> {
+/// With `opened` (the directory `repo`, opened), git starts in that very directory (on Linux, through
+/// `/proc/self/fd`), so a path swapped for a symbolic link after the check cannot move it elsewhere.
+pub async fn run(repo: &Path, opened: Option<BorrowedFd<'_>>, args: &[&str], max: u64) -> std::io::Result<Output> {
     let mut cmd = Command::new("git");
     cmd.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
-    cmd.envs(ENV).arg("--no-pager").arg("-C").arg(repo);
+    cmd.envs(ENV).arg("--no-pager");
+    match opened {
+        // The child's own descriptor table (a copy of ours until exec) holds the directory when it changes into it.
+        Some(fd) if cfg!(target_os = "linux") => {
+            cmd.current_dir(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        }
+        _ => {
+            cmd.arg("-C").arg(repo);
+        }
+    }
     for (key, value) in OVERRIDES {
         cmd.arg("-c").arg(format!("{key}={value}"));
     }

@@ -6,6 +6,7 @@
 mod command;
 mod config_guard;
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::ToolError;
@@ -59,8 +60,17 @@ fn cannot_run(tool: &str, e: std::io::Error) -> ToolError {
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Runs git with `args` in `repo` and returns its stdout, or refuses it past `max` bytes.
-async fn git(tool: &str, repo: &Path, args: &[&str], what: &str, max: u64) -> Result<String, ToolError> {
-    let out = command::run(repo, args, max).await.map_err(|e| cannot_run(tool, e))?;
+async fn git(
+    tool: &str,
+    repo: &Path,
+    opened: Option<BorrowedFd<'_>>,
+    args: &[&str],
+    what: &str,
+    max: u64,
+) -> Result<String, ToolError> {
+    let out = command::run(repo, opened, args, max)
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
     if out.overflowed {
         return Err(invalid(
             tool,
@@ -86,6 +96,8 @@ async fn git(tool: &str, repo: &Path, args: &[&str], what: &str, max: u64) -> Re
 pub struct Repository {
     /// The directory git runs in (as given, canonical).
     dir: PathBuf,
+    /// That directory, opened when it was checked: git starts in it, whatever its path names by then.
+    opened: Option<OwnedFd>,
     /// The top of the work tree (`git rev-parse --show-toplevel`).
     pub toplevel: PathBuf,
 }
@@ -95,9 +107,16 @@ pub struct Repository {
 /// it lies outside the allowed roots of `policy` (its work tree, git directory, common directory, borrowed object
 /// stores, a symlink in them: see [`symlinks_inside`]; an index entry that is no plain relative path), or when the
 /// repository's configuration names a program (see [`config_guard::program_keys`]), naming each key.
-pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Repository, ToolError> {
+pub async fn open(
+    tool: &str,
+    dir: &Path,
+    policy: &FilePolicy,
+    opened: Option<OwnedFd>,
+) -> Result<Repository, ToolError> {
+    let fd = opened.as_ref().map(AsFd::as_fd);
     let out = command::run(
         dir,
+        fd,
         &[
             "rev-parse",
             "--is-inside-work-tree",
@@ -163,6 +182,7 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
     // `core.quotePath=false`: only a path with control characters, quotes or backslashes is quoted (then refused).
     let counted = command::run(
         dir,
+        fd,
         &["-c", "core.quotePath=false", "count-objects", "-v"],
         MAX_CONFIG_BYTES,
     )
@@ -196,7 +216,7 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
         }
     }
     symlinks_inside(tool, dir, policy, walk).await?;
-    let listing = command::run(dir, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
+    let listing = command::run(dir, fd, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
         .await
         .map_err(|e| cannot_run(tool, e))?;
     if !listing.success || listing.overflowed {
@@ -229,7 +249,7 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
     // git trusts the paths in its index: an entry named `/home/me/.ssh/id_rsa` (or `../..`) is read from the disk
     // and shown in the diff, so every entry must be a plain path inside the work tree. Listed from the top: from a
     // subdirectory, ls-files would list only the entries below it.
-    let index = command::run(&toplevel, &["ls-files", "-z", "--cached"], MAX_INDEX_BYTES)
+    let index = command::run(&toplevel, None, &["ls-files", "-z", "--cached"], MAX_INDEX_BYTES)
         .await
         .map_err(|e| cannot_run(tool, e))?;
     if !index.success || index.overflowed {
@@ -259,6 +279,7 @@ pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Reposit
     }
     Ok(Repository {
         dir: dir.to_owned(),
+        opened,
         toplevel,
     })
 }
@@ -368,6 +389,10 @@ fn outside(tool: &str, dir: &Path, what: &str) -> ToolError {
 }
 
 impl Repository {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.opened.as_ref().map(AsFd::as_fd)
+    }
+
     /// The diff of `changes`, at most `max` bytes; no external diff, no textconv, no recursion into submodules'
     /// work trees (a submodule's own configuration is never read), renames as git finds them by default.
     pub async fn diff(&self, tool: &str, changes: &Changes, max: u64) -> Result<String, ToolError> {
@@ -398,7 +423,7 @@ impl Repository {
             args.push(id);
         }
         args.push("--");
-        git(tool, &self.dir, &args, &changes.label(), max).await
+        git(tool, &self.dir, self.fd(), &args, &changes.label(), max).await
     }
 
     /// The commit `r` names, as its full id.
@@ -406,6 +431,7 @@ impl Repository {
         let spec = format!("{r}^{{commit}}");
         let out = command::run(
             &self.dir,
+            self.fd(),
             &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec],
             4096,
         )
@@ -430,6 +456,7 @@ impl Repository {
         let out = git(
             tool,
             &self.dir,
+            self.fd(),
             &["ls-files", "--others", "--exclude-standard"],
             "the untracked files",
             max,
@@ -493,5 +520,90 @@ mod tests {
         );
         // A start that resolves nowhere is refused (running as root, no directory is unreadable to test with).
         assert_eq!(walk_git_dirs(vec![root.join("gone")], &roots, 100), Err(Walk::Outside));
+    }
+
+    /// A repository at `dir` with one committed file, changed in the work tree to `change`.
+    fn repo(dir: &Path, change: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        git(&["init", "-q"]);
+        std::fs::write(dir.join("f.txt"), "base\n").unwrap();
+        git(&["add", "f.txt"]);
+        git(&["commit", "-q", "-m", "base"]);
+        std::fs::write(dir.join("f.txt"), format!("{change}\n")).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_checked_directory_swapped_for_a_link_keeps_git_in_the_checked_repository() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("root"), base.path().join("outside"));
+        repo(&root.join("repo"), "INSIDE-CHANGE");
+        repo(&outside.join("repo"), "OUTSIDE-CHANGE");
+        let policy = FilePolicy {
+            roots: vec![root.clone()],
+            pinned: Vec::new(),
+            max_file_bytes: 1 << 20,
+            max_images: 1,
+            max_image_total_bytes: 1,
+        };
+        let path = root.join("repo").to_str().unwrap().to_owned();
+        let (dir, opened) = policy.open_dir("precommit", &path).await.unwrap();
+        let repo = open("precommit", &dir, &policy, Some(opened)).await.unwrap();
+        // Checked and opened; now the directory's name leads out of the root.
+        std::fs::rename(root.join("repo"), root.join("moved")).unwrap();
+        std::os::unix::fs::symlink(outside.join("repo"), root.join("repo")).unwrap();
+        let diff = repo.diff("precommit", &Changes::Unstaged, 1 << 20).await.unwrap();
+        assert!(
+            diff.contains("INSIDE-CHANGE") && !diff.contains("OUTSIDE-CHANGE"),
+            "{diff}"
+        );
+        let untracked = repo.untracked("precommit", 1 << 20).await.unwrap();
+        assert!(untracked.is_empty(), "{untracked:?}");
+    }
+
+    #[tokio::test]
+    async fn a_git_file_pointing_outside_the_roots_is_refused_without_naming_it() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("root"), base.path().join("outside"));
+        repo(&outside.join("repo"), "OUTSIDE-CHANGE");
+        std::fs::create_dir_all(root.join("proj")).unwrap();
+        let gitdir = outside.join("repo/.git");
+        std::fs::write(root.join("proj/.git"), format!("gitdir: {}\n", gitdir.display())).unwrap();
+        repo(&root.join("inside"), "INSIDE-CHANGE");
+        let policy = FilePolicy {
+            roots: vec![root.clone()],
+            pinned: Vec::new(),
+            max_file_bytes: 1 << 20,
+            max_images: 1,
+            max_image_total_bytes: 1,
+        };
+        for (name, ok) in [("proj", false), ("inside", true)] {
+            let shown = root.join(name).to_str().unwrap().to_owned();
+            let (dir, opened) = policy.open_dir("precommit", &shown).await.unwrap();
+            match open("precommit", &dir, &policy, Some(opened)).await {
+                Ok(_) => assert!(ok, "{name}: a git directory outside the roots was accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!ok, "{name}: {e}");
+                    assert!(e.contains("git directory") && !e.contains("outside/repo"), "{e}");
+                }
+            }
+        }
     }
 }

@@ -68,8 +68,8 @@ impl Repo {
     /// every file of the one, read from the other), and with no program named in its git configuration.
     async fn open(&self, ctx: &ToolContext) -> Result<Repository, ToolError> {
         let policy = FilePolicy::new(&ctx.app.config.files);
-        let dir = policy.check_dir(DEF.name, &self.path).await?;
-        git::open(DEF.name, &dir, &policy).await
+        let (dir, opened) = policy.open_dir(DEF.name, &self.path).await?;
+        git::open(DEF.name, &dir, &policy, Some(opened)).await
     }
 }
 

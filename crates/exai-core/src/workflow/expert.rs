@@ -99,17 +99,36 @@ pub fn consolidated(def: &Definition, inv: &Investigation) -> String {
 }
 
 /// The relevant files' text within `budget` tokens: unreadable files and, largest first, files that do not fit
-/// are left out and reported.
+/// are left out and reported. Sizes are taken first (nothing read), so only files that may fit are read: a long
+/// list of large files costs what the budget holds, not their sum.
 async fn gather(tool: &str, paths: &[String], budget: usize, policy: &FilePolicy, sent: &mut Sent) -> String {
-    let mut read: Vec<(String, String)> = Vec::new();
-    let mut seen = HashSet::new();
-    let outcomes = match policy.read_texts(tool, paths.to_vec()).await {
-        Ok(outcomes) => outcomes,
+    let sized = match policy.sizes(tool, paths.to_vec()).await {
+        Ok(sized) => sized,
         Err(e) => {
             sent.files_omitted.extend(paths.iter().map(|p| format!("{p}: {e}")));
             Vec::new()
         }
     };
+    let mut seen = HashSet::new();
+    let mut candidates: Vec<(String, usize)> = Vec::new();
+    for (path, outcome) in sized {
+        match outcome {
+            Ok((id, _)) if !seen.insert(id) => {}
+            Ok((_, size)) => candidates.push((path, usize::try_from(size).unwrap_or(usize::MAX))),
+            Err(e) => sent.files_omitted.push(format!("{path}: {e}")),
+        }
+    }
+    let candidates = fit(candidates, |(_, size)| *size, budget, sent);
+    let wanted: Vec<String> = candidates.into_iter().map(|(path, _)| path).collect();
+    let outcomes = match policy.read_texts(tool, wanted.clone()).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            sent.files_omitted.extend(wanted.iter().map(|p| format!("{p}: {e}")));
+            Vec::new()
+        }
+    };
+    let mut read: Vec<(String, String)> = Vec::new();
+    let mut seen = HashSet::new();
     for (path, outcome) in outcomes {
         match outcome {
             Ok((id, _)) if !seen.insert(id) => {}
@@ -117,26 +136,49 @@ async fn gather(tool: &str, paths: &[String], budget: usize, policy: &FilePolicy
             Err(e) => sent.files_omitted.push(format!("{path}: {e}")),
         }
     }
-    let mut total: usize = read.iter().map(|(_, t)| estimate_tokens(t)).sum();
-    while total > budget {
-        let (i, _) = read
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, (_, t))| t.len())
-            .expect("over budget means at least one file");
-        let (path, text) = read.remove(i);
-        let cost = estimate_tokens(&text);
-        total -= cost;
-        sent.files_omitted.push(format!(
-            "{path}: about {cost} tokens, left out (largest first) to fit the expert's {budget}-token file budget"
-        ));
-    }
+    // Files may have grown since their sizes were taken: fit what was read again.
+    let read = fit(read, |(_, text)| text.len(), budget, sent);
     let mut out = String::new();
     for (path, text) in &read {
         out.push_str(&files::block(path, text));
         sent.files_sent.push(path.clone());
     }
     out
+}
+
+/// `items` (a path and what `bytes` measures) within `budget` tokens: the largest left out first (the later of two
+/// the same size first), each reported; the rest in their order. One sort, not a scan per file left out.
+fn fit<T>(
+    items: Vec<(String, T)>,
+    bytes: impl Fn(&(String, T)) -> usize,
+    budget: usize,
+    sent: &mut Sent,
+) -> Vec<(String, T)> {
+    let tokens = |item: &(String, T)| bytes(item).div_ceil(4);
+    let mut total: usize = items.iter().map(tokens).sum();
+    if total <= budget {
+        return items;
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| bytes(&items[b]).cmp(&bytes(&items[a])).then(b.cmp(&a)));
+    let mut dropped = vec![false; items.len()];
+    for i in order {
+        if total <= budget {
+            break;
+        }
+        let cost = tokens(&items[i]);
+        total -= cost;
+        dropped[i] = true;
+        sent.files_omitted.push(format!(
+            "{}: about {cost} tokens, left out (largest first) to fit the expert's {budget}-token file budget",
+            items[i].0
+        ));
+    }
+    items
+        .into_iter()
+        .zip(dropped)
+        .filter_map(|(item, dropped)| (!dropped).then_some(item))
+        .collect()
 }
 
 /// Asks the expert model about the whole investigation; its answer streams to the caller as progress.
@@ -251,5 +293,50 @@ pub fn skip_reason(input: &Input) -> Option<String> {
         Some("confidence is certain".into())
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn files_that_cannot_fit_are_left_out_by_size_without_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = FilePolicy {
+            roots: vec![dir.path().to_path_buf()],
+            pinned: Vec::new(),
+            max_file_bytes: 1 << 20,
+            max_images: 1,
+            max_image_total_bytes: 1,
+        };
+        // A large file that would be refused as binary if it were read, two that fit, one named twice.
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        std::fs::write(dir.path().join("big.bin"), vec![0u8; 4_000]).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a".repeat(40)).unwrap();
+        std::fs::write(dir.path().join("b.txt"), "b".repeat(80)).unwrap();
+        let paths = [path("a.txt"), path("big.bin"), path("b.txt"), path("a.txt")];
+        let mut sent = Sent::default();
+        let text = gather("debug", &paths, 100, &policy, &mut sent).await;
+        assert_eq!(sent.files_sent, [path("a.txt"), path("b.txt")]);
+        assert!(text.contains(&"a".repeat(40)) && text.contains(&"b".repeat(80)));
+        assert_eq!(sent.files_omitted.len(), 1, "{:?}", sent.files_omitted);
+        assert!(
+            sent.files_omitted[0].contains("big.bin: about 1000 tokens, left out (largest first)"),
+            "{:?}",
+            sent.files_omitted
+        );
+        // Over budget among files that are all read: the largest goes, the later of two the same size first.
+        std::fs::write(dir.path().join("c.txt"), "c".repeat(80)).unwrap();
+        let mut sent = Sent::default();
+        gather(
+            "debug",
+            &[path("a.txt"), path("b.txt"), path("c.txt")],
+            40,
+            &policy,
+            &mut sent,
+        )
+        .await;
+        assert_eq!(sent.files_sent, [path("a.txt"), path("b.txt")]);
     }
 }
