@@ -10,13 +10,16 @@
 //! - `stdio`: MCP over stdin/stdout.
 //! - `http`: the daemon's axum app: Streamable HTTP at `/mcp`, bearer auth, health routes.
 //! - `session_store`, `shared_sessions`: legacy MCP sessions in the store, served by any replica, deleted everywhere.
-//! - `conn_limit`: total and per-IP connection limits on the daemon's listener.
+//! - `conn_limit`: total and per-IP connection limits on the daemon's listeners; `conn_io`: each connection's IO
+//!   (its slot, a deadline for its first bytes, a cap on what it may send before authenticating).
+//! - `serve`: the accept loop behind every listener, with hyper's header-read timeout.
 //! - `routes`: plain HTTP routes (`/healthz`, `/readyz`, `/metrics`, `/admin/...`).
 //! - `tasks`: the MCP Tasks extension (SEP-2663): model-backed calls as pollable background tasks.
 //! - `ws`: the WebSocket daemon endpoint: the EX-AI daemon protocol and MCP JSON-RPC, sessions, keepalive.
 
 pub mod catalog;
 mod conformance;
+mod conn_io;
 pub mod conn_limit;
 mod executions;
 mod handler;
@@ -27,6 +30,7 @@ pub mod inbound;
 pub mod prometheus;
 mod rescue;
 mod routes;
+mod serve;
 mod session_store;
 mod shared_sessions;
 pub mod stdio;

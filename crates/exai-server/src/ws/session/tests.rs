@@ -1,10 +1,29 @@
 //! The session manager's tests: resuming on this replica and on another one sharing a (SQLite) store.
 
 use super::*;
+use crate::ws::outbox::{self, Inbox};
 use exai_store::SqliteStore;
-use tokio::sync::mpsc;
 
-fn texts(rx: &mut mpsc::UnboundedReceiver<Out>) -> Vec<String> {
+/// A queue with room for everything these tests send.
+fn queue() -> (Outbox, Inbox) {
+    outbox::outbox(CAPS)
+}
+
+const CAPS: Caps = Caps {
+    frames: 1000,
+    bytes: 1 << 20,
+};
+
+fn conn(id: u64, tx: Outbox) -> Conn {
+    Conn {
+        id,
+        client: [127, 0, 0, 1].into(),
+        tx,
+        kick: CancellationToken::new(),
+    }
+}
+
+fn texts(rx: &mut Inbox) -> Vec<String> {
     let mut out = Vec::new();
     while let Ok(Out::Text { text, .. }) = rx.try_recv() {
         out.push(text);
@@ -18,7 +37,12 @@ async fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
 
 fn sessions(max: usize, grace: Duration, store: &Arc<dyn Store>) -> Arc<Sessions> {
     let window = Duration::from_secs(30);
-    Sessions::new(max, grace, window, Arc::clone(store), CancellationToken::new())
+    let caps = SessionCaps {
+        max,
+        max_detached_per_client: 32,
+        kept: CAPS,
+    };
+    Sessions::new(caps, grace, window, Arc::clone(store), CancellationToken::new())
 }
 
 /// Waits (bounded) until replica `sessions` has said it is alive.
@@ -67,15 +91,11 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
     let sessions = sessions(1, Duration::from_secs(60), &store);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, mut rx) = queue();
+    let s = sessions.attach(None, conn(1, tx)).await.unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
-    let (tx2, _rx2) = mpsc::unbounded_channel();
-    let refused = sessions
-        .attach(None, 2, tx2, CancellationToken::new())
-        .await
-        .err()
-        .unwrap();
+    let (tx2, _rx2) = queue();
+    let refused = sessions.attach(None, conn(2, tx2)).await.err().unwrap();
     assert!(refused.contains("EXAI_WS_MAX_SESSIONS"), "{refused}");
     drop(rx);
     sessions.detach(&s, 1);
@@ -83,11 +103,8 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     s.deliver("done".into(), Kind::Keep);
     s.deliver("result".into(), Kind::Final);
     // The resume may come while the store writes are under way: each frame still arrives exactly once.
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let again = sessions
-        .attach(Some(&s.id), 3, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let again = sessions.attach(Some(&s.id), conn(3, tx)).await.unwrap();
     assert_eq!(again.id, s.id);
     let got = texts(&mut rx);
     assert!(
@@ -110,8 +127,8 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
     let sessions = sessions(4, Duration::from_secs(1), &store);
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let s = sessions.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, _rx) = queue();
+    let s = sessions.attach(None, conn(1, tx)).await.unwrap();
     assert!(
         store
             .shared(shared::SESSION_SCOPE, &s.id, now_ms())
@@ -130,11 +147,8 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
         store.shared(shared::SESSION_SCOPE, &s.id, now_ms()).await.unwrap(),
         None
     );
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    sessions
-        .attach(Some(&s.id), 2, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    sessions.attach(Some(&s.id), conn(2, tx)).await.unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
 }
 
@@ -145,8 +159,8 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     let a = sessions(4, Duration::from_secs(1), &store);
     let b = sessions(4, Duration::from_secs(1), &store);
     alive(&a).await;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, rx) = queue();
+    let s = a.attach(None, conn(1, tx)).await.unwrap();
     let running = s.begin_call("\"late\"").unwrap();
     let cancelled = s.begin_call("\"stop\"").unwrap();
     drop(rx);
@@ -155,8 +169,8 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     s.deliver("result".into(), Kind::Final);
     stored(&store, &s.id, 2).await;
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, mut rx) = queue();
+    let moved = b.attach(Some(&s.id), conn(1, tx)).await.unwrap();
     assert_eq!(moved.id, s.id);
     let got = texts(&mut rx);
     assert!(
@@ -195,19 +209,30 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     let store = store(&dir).await;
     let stop_a = CancellationToken::new();
     let window = Duration::from_secs(30);
-    let a = Sessions::new(4, Duration::from_secs(30), window, Arc::clone(&store), stop_a.clone());
+    let caps = SessionCaps {
+        max: 4,
+        max_detached_per_client: 32,
+        kept: CAPS,
+    };
+    let a = Sessions::new(
+        caps,
+        Duration::from_secs(30),
+        window,
+        Arc::clone(&store),
+        stop_a.clone(),
+    );
     let b = sessions(4, Duration::from_secs(30), &store);
     alive(&a).await;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let s = a.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, rx) = queue();
+    let s = a.attach(None, conn(1, tx)).await.unwrap();
     drop(rx);
     a.detach(&s, 1);
     s.deliver("result".into(), Kind::Final);
     stored(&store, &s.id, 1).await;
     stop_a.cancel();
     stopped(&a).await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let moved = b.attach(Some(&s.id), 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, mut rx) = queue();
+    let moved = b.attach(Some(&s.id), conn(1, tx)).await.unwrap();
     assert_eq!(moved.id, s.id);
     let mut got = Vec::new();
     while let Ok(out) = rx.try_recv() {
@@ -222,23 +247,20 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
         "{got:?}"
     );
     assert_eq!(&got[1..], ["result", "4006"]);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let fresh = b.attach(Some(&s.id), 2, tx, CancellationToken::new()).await.unwrap();
+    let (tx, mut rx) = queue();
+    let fresh = b.attach(Some(&s.id), conn(2, tx)).await.unwrap();
     assert_ne!(fresh.id, s.id);
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
 
     // With nothing finished there, a session of a stopped replica is not resumed at all.
     let c = sessions(4, Duration::from_secs(30), &store);
     alive(&c).await;
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let empty = c.attach(None, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, _rx) = queue();
+    let empty = c.attach(None, conn(1, tx)).await.unwrap();
     c.shutdown.cancel();
     stopped(&c).await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let fresh = b
-        .attach(Some(&empty.id), 3, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let fresh = b.attach(Some(&empty.id), conn(3, tx)).await.unwrap();
     assert_ne!(fresh.id, empty.id);
     let got = texts(&mut rx);
     assert_eq!(got.len(), 1, "no 4006 dance: {got:?}");
