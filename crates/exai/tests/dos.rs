@@ -74,8 +74,8 @@ async fn hello(d: &Daemon, session_id: Option<&str>) -> (Ws, Value) {
     (ws, ack)
 }
 
-/// Polls `url` until `check` accepts its body (bounded).
-async fn until_body(url: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+/// Polls `url` until `check` accepts its body (bounded); `Err(last body)` when it never did.
+async fn poll(url: &str, check: impl Fn(&str) -> bool) -> Result<(), String> {
     let client = reqwest::Client::new();
     let mut last = String::new();
     for _ in 0..150 {
@@ -83,13 +83,37 @@ async fn until_body(url: &str, what: &str, check: impl Fn(&str) -> bool) -> Stri
             && let Ok(body) = resp.text().await
         {
             if check(&body) {
-                return body;
+                return Ok(());
             }
             last = body;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("{what} never showed at {url}; last body: {last}");
+    Err(last)
+}
+
+async fn until_body(url: &str, what: &str, check: impl Fn(&str) -> bool) {
+    if let Err(last) = poll(url, check).await {
+        panic!("{what} never showed at {url}; last body: {last}");
+    }
+}
+
+/// Tries (bounded) to open a WebSocket session at `addr`; `Err(last close)` when every try was refused.
+async fn ws_admitted(addr: SocketAddr) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..75 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await.unwrap();
+        let hello = json!({"op": "hello", "token": TOKEN}).to_string();
+        let _ = ws.send(Message::text(hello)).await;
+        match next(&mut ws).await {
+            Ok(ack) if ack["ok"] == true => return Ok(()),
+            Ok(ack) => last = ack.to_string(),
+            // Past the per-address limit: upgraded, then closed with 1008.
+            Err((code, reason)) => last = format!("{code} {reason}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(last)
 }
 
 /// The value of the metric line starting with `series` in a Prometheus text (0 when absent).
@@ -217,12 +241,12 @@ async fn three_hundred_hello_and_close_cycles_leave_room_for_a_new_client() {
     until_body(&metrics, "the idle sessions ending", |m| metric(m, open) <= 1.0).await;
 }
 
-/// Opens a TCP connection that sends `request` one byte every 300 ms (for up to 60 s, or until the daemon
-/// hangs up); returns whether the daemon hung up.
-fn trickle(addr: SocketAddr, request: &'static [u8]) -> tokio::task::JoinHandle<bool> {
+/// On a connected socket, sends a request's headers one byte every 300 ms, never finishing them (for up to 60 s,
+/// or until the daemon hangs up); returns whether the daemon hung up.
+fn trickle(mut tcp: TcpStream) -> tokio::task::JoinHandle<bool> {
+    let start = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
     tokio::spawn(async move {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        for byte in request.iter().cycle().take(200) {
+        for byte in start.iter().chain(std::iter::repeat(&b'a')).take(200) {
             if tcp.write_all(std::slice::from_ref(byte)).await.is_err() {
                 return true;
             }
@@ -278,6 +302,30 @@ async fn clients_trickling_their_headers_do_not_keep_others_out_past_the_header_
     ];
     let (_child, [http, ws, dash]) = daemon_with_dashboard(&limits, dir.path()).await;
 
+    // Each port: as many tricklers as the per-address limit, sending headers one byte at a time.
+    // All connected before any other client, so they are the ones the daemon admits.
+    let mut tricklers = Vec::new();
+    for addr in [http, dash, ws] {
+        for _ in 0..3 {
+            tricklers.push(trickle(TcpStream::connect(addr).await.unwrap()));
+        }
+    }
+    // A client of each port gets in within the bound (30 s), while the tricklers are still at it (60 s).
+    let healthz = format!("http://{http}/healthz");
+    let metrics = format!("http://{dash}/metrics");
+    let (http_in, dash_in, ws_in) = tokio::join!(
+        poll(&healthz, |b| b.contains("ok")),
+        poll(&metrics, |b| b.contains("exai_")),
+        ws_admitted(ws),
+    );
+    assert!(
+        http_in.is_ok() && dash_in.is_ok() && ws_in.is_ok(),
+        "kept out by the tricklers: HTTP port {http_in:?}, dashboard port {dash_in:?}, WebSocket port {ws_in:?}"
+    );
+    for t in tricklers {
+        assert!(t.await.unwrap(), "the daemon hung up on every trickler");
+    }
+
     // The dashboard port has connection limits too: three silent connections fill this address's share.
     let silent: Vec<TcpStream> = futures::future::join_all((0..3).map(|_| TcpStream::connect(dash)))
         .await
@@ -297,40 +345,4 @@ async fn clients_trickling_their_headers_do_not_keep_others_out_past_the_header_
     );
     assert!(answer.contains("EXAI_MAX_CONNECTIONS_PER_IP"), "{answer}");
     drop(silent);
-
-    // Each port: as many tricklers as the per-address limit, sending headers one byte at a time.
-    let request: &'static [u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa\r\n";
-    let tricklers: Vec<_> = [http, dash, ws]
-        .into_iter()
-        .flat_map(|addr| (0..3).map(move |_| trickle(addr, request)))
-        .collect();
-    // A client of each port gets in within the bound (30 s), while the tricklers are still at it (60 s).
-    until_body(&format!("http://{http}/healthz"), "a healthy answer", |b| {
-        b.contains("ok")
-    })
-    .await;
-    until_body(&format!("http://{dash}/metrics"), "the metrics", |b| {
-        b.contains("exai_")
-    })
-    .await;
-    let mut admitted = None;
-    for _ in 0..75 {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{ws}/")).await.unwrap();
-        let hello = json!({"op": "hello", "token": TOKEN}).to_string();
-        let _ = ws.send(Message::text(hello)).await;
-        match next(&mut ws).await {
-            Ok(ack) => {
-                admitted = Some(ack);
-                break;
-            }
-            // Past the per-address limit: upgraded, then closed with 1008.
-            Err((code, reason)) => assert!(code == 1008 || code == 1006, "{code} {reason}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let ack = admitted.expect("a WebSocket client got in while the tricklers were at it");
-    assert_eq!(ack["ok"], true, "{ack}");
-    for t in tricklers {
-        assert!(t.await.unwrap(), "the daemon hung up on every trickler");
-    }
 }
