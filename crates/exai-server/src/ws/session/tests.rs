@@ -266,3 +266,56 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     assert_eq!(got.len(), 1, "no 4006 dance: {got:?}");
     assert!(got[0].contains("\"resumed\":false"), "{got:?}");
 }
+
+#[tokio::test]
+async fn a_client_keeps_few_disconnected_sessions_and_empty_ones_make_room_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let caps = SessionCaps {
+        max: 3,
+        max_detached_per_client: 2,
+        kept: CAPS,
+    };
+    let window = Duration::from_secs(30);
+    let sessions = Sessions::new(
+        caps,
+        Duration::from_secs(60),
+        window,
+        Arc::clone(&store),
+        CancellationToken::new(),
+    );
+    let mut gone = Vec::new();
+    for id in 0..3 {
+        let (tx, _rx) = queue();
+        let s = sessions.attach(None, conn(id, tx)).await.unwrap();
+        sessions.detach(&s, id);
+        gone.push(s);
+    }
+    assert_eq!(
+        sessions.len(),
+        2,
+        "a third disconnected session of one address ends its oldest"
+    );
+    assert!(gone[0].ended.is_cancelled());
+
+    let other = |id, tx| Conn {
+        client: [10, 0, 0, 2].into(),
+        ..conn(id, tx)
+    };
+    let (tx, _a) = queue();
+    sessions.attach(None, other(10, tx)).await.unwrap();
+    gone[2].begin_call("\"x\"").unwrap();
+    let (tx, _b) = queue();
+    sessions.attach(None, other(11, tx)).await.unwrap();
+    assert!(
+        gone[1].ended.is_cancelled(),
+        "at the cap, a disconnected session that never ran a call made room"
+    );
+    assert!(!gone[2].ended.is_cancelled());
+    let (tx, _c) = queue();
+    let refused = sessions.attach(None, other(12, tx)).await.err().unwrap();
+    assert!(
+        refused.contains("EXAI_WS_MAX_SESSIONS"),
+        "one that ran a call is kept: {refused}"
+    );
+}
