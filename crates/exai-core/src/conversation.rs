@@ -30,13 +30,7 @@ pub struct Thread {
 impl Thread {
     /// Every file earlier turns referenced, first mention first, without repeats.
     pub fn files(&self) -> Vec<String> {
-        let mut files: Vec<String> = Vec::new();
-        for f in self.turns.iter().flat_map(|t| &t.files) {
-            if !files.contains(f) {
-                files.push(f.clone());
-            }
-        }
-        files
+        crate::files::lists::unique(self.turns.iter().flat_map(|t| &t.files))
     }
 
     /// The stored turns as chat messages, dropping the oldest until they fit `budget_tokens`.

@@ -16,6 +16,7 @@
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
 //! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
 //! - [`protocol`]: the MCP protocol revisions exai serves.
+//! - [`ws_token`]: the WebSocket daemon's token file (`<data_dir>/ws-token`) when `EXAI_WS_TOKEN` is unset.
 //! - [`provider`]: the [`provider::Provider`] trait: a chat request in, a stream of [`provider::ChatEvent`]s out.
 
 pub mod app;
@@ -34,6 +35,7 @@ pub mod runtime;
 pub mod store;
 pub mod tools;
 pub mod workflow;
+pub mod ws_token;
 
 /// The crate version, reported by `exai --version` and the `version` tool.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

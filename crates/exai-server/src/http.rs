@@ -1,7 +1,7 @@
 //! The daemon's HTTP app: MCP Streamable HTTP at `/mcp` (rmcp's service, with Host/Origin allow-lists, legacy
 //! sessions from `http.*` config kept in the store so any replica serves them), a guard that gives bad bodies
-//! JSON-RPC errors, optional bearer auth, the health routes, `/metrics` and the dashboard (`/dashboard`, also on
-//! `MONITORING_DASHBOARD_PORT`).
+//! JSON-RPC errors, optional bearer auth, the health routes, `/admin/*`, `/metrics` and the dashboard (`/dashboard`,
+//! also on `MONITORING_DASHBOARD_PORT`); the last three behind the same Host / Origin allow-lists as `/mcp`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ExaiHandler;
 use crate::conn_limit::{ConnLimits, LimitedListener};
 use crate::inbound::{self, Decoded, Rejection};
+use crate::origin::{self, AllowLists};
 use crate::prometheus::Exporter;
 use crate::routes::{admin, dashboard, health, metrics};
 use crate::session_store::SessionRecords;
@@ -98,6 +99,9 @@ fn app_router(
         mcp_routes = mcp_routes.layer(middleware::from_fn_with_state(Arc::clone(&token), require_bearer));
         admin_routes = admin_routes.layer(middleware::from_fn_with_state(Arc::clone(&token), require_bearer));
     }
+    // Outermost: a foreign Host or Origin is refused before the token is looked at.
+    let lists = Arc::new(AllowLists::from_config(http));
+    admin_routes = admin_routes.layer(middleware::from_fn_with_state(lists, origin::require));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -107,7 +111,8 @@ fn app_router(
         .merge(monitoring_router(app, exporter, shutdown))
 }
 
-/// `/metrics` and the dashboard, each behind `EXAI_HTTP_TOKEN` when it is set: part of the daemon's app, and all
+/// `/metrics` and the dashboard, each behind `EXAI_HTTP_TOKEN` when it is set and the `Host` / `Origin` allow-lists
+/// (`crate::origin`): part of the daemon's app, and all
 /// that `MONITORING_DASHBOARD_PORT` serves.
 pub fn monitoring_router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) -> Router {
     let mut metrics_routes = Router::new()
@@ -116,6 +121,8 @@ pub fn monitoring_router(app: Arc<App>, exporter: Exporter, shutdown: Cancellati
     if let Some(token) = app.config.http.token.clone() {
         metrics_routes = metrics_routes.layer(middleware::from_fn_with_state(Arc::new(token), require_bearer));
     }
+    let lists = Arc::new(AllowLists::from_config(&app.config.http));
+    metrics_routes = metrics_routes.layer(middleware::from_fn_with_state(lists, origin::require));
     metrics_routes.merge(dashboard::router(app, exporter, shutdown))
 }
 

@@ -10,6 +10,7 @@
 //! - `stdio`: MCP over stdin/stdout.
 //! - `http`: the daemon's axum app: Streamable HTTP at `/mcp`, bearer auth, health routes.
 //! - `session_store`, `shared_sessions`: legacy MCP sessions in the store, served by any replica, deleted everywhere.
+//! - `origin`: the `Host` / `Origin` allow-lists on the dashboard, `/metrics`, `/admin/*` and WebSocket upgrades.
 //! - `conn_limit`: total and per-IP connection limits on the daemon's listeners; `conn_io`: each connection's IO
 //!   (its slot, a deadline for its first bytes, a cap on what it may send before authenticating).
 //! - `serve`: the accept loop behind every listener, with hyper's header-read timeout.
@@ -24,6 +25,7 @@ pub mod conn_limit;
 mod executions;
 mod handler;
 pub mod http;
+mod origin;
 // Public only for `benches/decode.rs`; not part of the crate's API.
 #[doc(hidden)]
 pub mod inbound;

@@ -8,7 +8,7 @@ mod postgres;
 mod queries;
 mod sqlite;
 
-pub use postgres::{PgStore, redact};
+pub use postgres::{PgStore, check_schema_name, redact};
 
 /// How long a store waits for a connection or a lock unless configured (`timeouts.database_secs`).
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -45,11 +45,7 @@ impl PgStore {
         };
         let mut options = PgConnectOptions::from_str(url).map_err(|e| open_err(e.to_string()))?;
         if let Some(schema) = schema {
-            if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(open_err(format!(
-                    "schema name {schema:?} must be letters, digits and _"
-                )));
-            }
+            check_schema_name(schema).map_err(open_err)?;
             let pool = PgPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(timeout)
@@ -81,6 +77,7 @@ impl PgStore {
 
     /// Drops `schema` and everything in it (tests clean up with this).
     pub async fn drop_schema(&self, schema: &str) -> Result<(), StoreError> {
+        check_schema_name(schema).map_err(StoreError::Query)?;
         self.pool
             .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
             .await
@@ -105,12 +102,32 @@ impl PgStore {
 
 impl_store!(PgStore, "postgres");
 
-/// The URL with any password replaced, safe to show in `health` and logs.
+/// Refuses a schema name that is not a plain PostgreSQL identifier (`^[A-Za-z_][A-Za-z0-9_]{0,62}$`): schema names
+/// are formatted into SQL (`CREATE SCHEMA`, `DROP SCHEMA`) and into `search_path`, where no other text is safe.
+pub fn check_schema_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && name.len() <= 63 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(format!(
+            "schema name {name:?} is not a plain identifier: 1 to 63 ASCII letters, digits and _, not starting \
+             with a digit"
+        ))
+    }
+}
+
+/// The URL with any password replaced, safe to show in `health` and logs: the userinfo password, and the value of
+/// every query parameter that carries a secret (`?password=`, `sslpassword`, `pass`, `pwd`, `passwd`, and any name
+/// with `password`, `secret` or `token` in it), so `postgres://h/db?user=u&password=pw` is masked too.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("****"));
+            }
+            if let Some(query) = u.query().map(redact_query) {
+                u.set_query(Some(&query));
             }
             u.to_string()
         }
@@ -118,14 +135,86 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// `query` with each secret parameter's value replaced by `****`; every other byte kept as given.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_param(name) => format!("{name}=****"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let decoded: String = url::form_urlencoded::parse(name.as_bytes())
+        .map(|(k, v)| format!("{k}{v}"))
+        .collect();
+    let name = decoded.to_ascii_lowercase();
+    matches!(name.as_str(), "pass" | "pwd" | "passwd")
+        || ["password", "secret", "token"].iter().any(|s| name.contains(s))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{check_schema_name, redact};
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for ok in ["s", "_s", "exai_loadtest_123_4567_3", "S1", &"a".repeat(63)] {
+            assert!(check_schema_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1s",
+            "s-1",
+            "s;DROP TABLE turns",
+            "s s",
+            "\"s\"",
+            "é",
+            &"a".repeat(64),
+            "public,evil",
+        ] {
+            let err = check_schema_name(bad).unwrap_err();
+            assert!(err.contains("not a plain identifier"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn redact_hides_only_the_password() {
         assert_eq!(redact("postgres://u:pw@db:5432/x"), "postgres://u:****@db:5432/x");
         assert_eq!(redact("postgres://u@db/x"), "postgres://u@db/x");
         assert!(!redact("not a url with pw").contains("pw"));
+    }
+
+    #[test]
+    fn redact_hides_secrets_in_the_query_too() {
+        assert_eq!(
+            redact("postgres://db/x?user=u&password=hunter2&sslmode=require"),
+            "postgres://db/x?user=u&password=****&sslmode=require"
+        );
+        for name in [
+            "pass",
+            "pwd",
+            "passwd",
+            "PassWord",
+            "sslpassword",
+            "api_token",
+            "client_secret",
+            "pass%77ord",
+        ] {
+            let out = redact(&format!("postgres://db/x?{name}=hunter2"));
+            assert_eq!(out, format!("postgres://db/x?{name}=****"), "{name}");
+        }
+        // Both at once; other parameters (and their encoding) untouched; a valueless name is kept as is.
+        assert_eq!(
+            redact("postgres://u:pw@db/x?options=-c%20search_path%3Ds&password=a%26b&passfile&token=t"),
+            "postgres://u:****@db/x?options=-c%20search_path%3Ds&password=****&passfile&token=****"
+        );
+        assert_eq!(
+            redact("postgres://db/x?sslmode=disable"),
+            "postgres://db/x?sslmode=disable"
+        );
     }
 }

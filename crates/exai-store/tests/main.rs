@@ -322,3 +322,26 @@ async fn postgres_store_keeps_the_contract() {
     store.drop_schema(&schema).await.unwrap();
     store.close().await;
 }
+
+#[tokio::test]
+async fn postgres_refuses_a_schema_name_that_is_not_an_identifier_before_any_sql() {
+    let Some(url) = database_url() else { return };
+    let hostile = "exai_x; DROP TABLE turns";
+    let err = PgStore::connect_in_schema(&url, Some(hostile))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a plain identifier") && err.contains(hostile), "{err}");
+    // A name that smuggles a second statement dropping another schema: refused, and the other schema survives.
+    let victim = format!("exai_victim_{}", std::process::id());
+    let store = PgStore::connect_in_schema(&url, Some(&victim)).await.unwrap();
+    let smuggled = format!("exai_absent CASCADE; DROP SCHEMA {victim}");
+    let err = store.drop_schema(&smuggled).await.unwrap_err().to_string();
+    assert!(err.contains("not a plain identifier"), "{err}");
+    assert!(
+        store.schema_exists(&victim).await.unwrap(),
+        "the other schema was dropped"
+    );
+    store.drop_schema(&victim).await.unwrap();
+    store.close().await;
+}

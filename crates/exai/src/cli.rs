@@ -53,6 +53,10 @@ pub enum Command {
         /// labelled provider `sim`, never GLM or Kimi.
         #[arg(long)]
         sim: bool,
+        /// Start even when HTTP or WebSocket listens off loopback without EXAI_HTTP_TOKEN / EXAI_WS_TOKEN
+        /// (config key `insecure_no_auth`, env EXAI_INSECURE_NO_AUTH); warns at every start.
+        #[arg(long)]
+        insecure_no_auth: bool,
     },
     /// MCP over stdin/stdout for one assistant, bridged to the shared daemon (`exai serve`) over WebSocket.
     Shim {
@@ -139,7 +143,16 @@ impl Cli {
         if let Some(dir) = &self.data_dir {
             out.push(("data_dir", dir.display().to_string()));
         }
-        if let Command::Serve { host, port, .. } = &self.command {
+        if let Command::Serve {
+            host,
+            port,
+            insecure_no_auth,
+            ..
+        } = &self.command
+        {
+            if *insecure_no_auth {
+                out.push(("insecure_no_auth", "true".to_owned()));
+            }
             if let Some(host) = host {
                 out.push(("http.host", host.to_string()));
             }

@@ -91,26 +91,36 @@ pub(crate) struct Shim {
     _child: Child,
     stdin: ChildStdin,
     lines: mpsc::UnboundedReceiver<Value>,
-    _dir: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Shim {
+    /// A shim with a data directory of its own (so no daemon token unless `EXAI_WS_TOKEN` is given).
     pub(crate) async fn start(url: &str) -> Self {
-        Self::start_with(url, &[], &[], Stdio::inherit()).await.0
+        Self::start_with(url, None, &[], &[], Stdio::inherit()).await.0
     }
 
-    /// A shim with extra environment and flags; also returns its stderr when `stderr` is piped.
-    async fn start_with(
+    /// A shim sharing the daemon's data directory, as on a developer's machine: it needs no configuration.
+    pub(crate) async fn start_in(url: &str, data_dir: &Path) -> Self {
+        Self::start_with(url, Some(data_dir), &[], &[], Stdio::inherit())
+            .await
+            .0
+    }
+
+    /// A shim with extra environment and flags (and its own data directory unless given); also returns its stderr
+    /// when `stderr` is piped.
+    pub(crate) async fn start_with(
         url: &str,
+        data_dir: Option<&Path>,
         envs: &[(&str, &str)],
         args: &[&str],
         stderr: Stdio,
     ) -> (Self, Option<tokio::process::ChildStderr>) {
-        let dir = tempfile::tempdir().unwrap();
+        let own = data_dir.is_none().then(|| tempfile::tempdir().unwrap());
+        let data_dir = data_dir.map_or_else(|| own.as_ref().unwrap().path().to_owned(), Path::to_owned);
         let mut cmd = command(envs);
-        cmd.args(["shim", "--url", url, "--data-dir"])
-            .arg(dir.path())
-            .args(args);
+        cmd.args(["shim", "--url", url, "--data-dir"]).arg(&data_dir).args(args);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr);
         let mut child = cmd.spawn().expect("spawn exai shim");
         let stderr = child.stderr.take();
@@ -132,7 +142,8 @@ impl Shim {
             _child: child,
             stdin,
             lines,
-            _dir: dir,
+            data_dir,
+            _dir: own,
         };
         shim.send(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"shim-test","version":"1"}}})).await;
         let init = shim.next(Duration::from_secs(10)).await;
@@ -220,7 +231,7 @@ async fn the_shim_lists_the_daemons_tools_and_streams_a_chat_with_progress() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let _daemon = DaemonProc::start(&sim, port, dir.path()).await;
-    let mut shim = Shim::start(&ws_url(port)).await;
+    let mut shim = Shim::start_in(&ws_url(port), dir.path()).await;
 
     shim.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).await;
     let list = shim.next(Duration::from_secs(10)).await;
@@ -273,7 +284,7 @@ async fn concurrent_calls_through_one_shim_overlap() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let _daemon = DaemonProc::start(&sim, port, dir.path()).await;
-    let mut shim = Shim::start(&ws_url(port)).await;
+    let mut shim = Shim::start_in(&ws_url(port), dir.path()).await;
     // Four: within the daemon's per-provider WebSocket limit (EXAI_WS_GLM_MAX_INFLIGHT).
     let ids: Vec<i64> = (10..14).collect();
     for _ in &ids {
@@ -304,8 +315,8 @@ async fn two_shims_share_one_daemon() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let _daemon = DaemonProc::start(&sim, port, dir.path()).await;
-    let mut a = Shim::start(&ws_url(port)).await;
-    let mut b = Shim::start(&ws_url(port)).await;
+    let mut a = Shim::start_in(&ws_url(port), dir.path()).await;
+    let mut b = Shim::start_in(&ws_url(port), dir.path()).await;
     sim.push_script("glm-4.6", Script::reply("for a").with_ttft_ms(Delay::Fixed(1_500)));
     sim.push_script("glm-4.6", Script::reply("for b").with_ttft_ms(Delay::Fixed(1_500)));
     let started = Instant::now();
@@ -338,7 +349,7 @@ async fn cancelling_through_the_shim_closes_the_upstream_request() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let _daemon = DaemonProc::start(&sim, port, dir.path()).await;
-    let mut shim = Shim::start(&ws_url(port)).await;
+    let mut shim = Shim::start_in(&ws_url(port), dir.path()).await;
     sim.push_script(
         "glm-4.6",
         Script::reply("never delivered").with_ttft_ms(Delay::Fixed(60_000)),
@@ -368,7 +379,7 @@ async fn when_the_assistant_goes_away_its_running_calls_are_cancelled_on_the_dae
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let _daemon = DaemonProc::start(&sim, port, dir.path()).await;
-    let mut shim = Shim::start(&ws_url(port)).await;
+    let mut shim = Shim::start_in(&ws_url(port), dir.path()).await;
     sim.push_script(
         "glm-4.6",
         Script::reply("nobody is listening").with_ttft_ms(Delay::Fixed(60_000)),
@@ -402,7 +413,7 @@ async fn a_daemon_restart_mid_call_gives_a_clear_answer_and_the_shim_reconnects(
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let daemon = DaemonProc::start(&sim, port, dir.path()).await;
-    let mut shim = Shim::start(&ws_url(port)).await;
+    let mut shim = Shim::start_in(&ws_url(port), dir.path()).await;
     sim.push_script(
         "glm-4.6",
         Script::reply("interrupted").with_ttft_ms(Delay::Fixed(30_000)),
@@ -520,7 +531,7 @@ async fn a_call_that_finishes_while_the_connection_is_down_is_delivered_after_th
     let dir = tempfile::tempdir().unwrap();
     let _daemon = DaemonProc::start(&sim, port, dir.path()).await;
     let relay = Relay::start(port).await;
-    let mut shim = Shim::start(&ws_url(relay.port)).await;
+    let mut shim = Shim::start_in(&ws_url(relay.port), dir.path()).await;
     sim.push_script(
         "glm-4.6",
         Script::reply("finished while away").with_ttft_ms(Delay::Fixed(1_000)),
@@ -566,7 +577,7 @@ impl Drop for KillOnDrop {
 async fn with_start_daemon_the_shim_starts_a_daemon_and_uses_it() {
     let port = free_port();
     let env = [("EXAI_HTTP_PORT", "0"), ("EXAI_LOG_LEVEL", "info")];
-    let (mut shim, stderr) = Shim::start_with(&ws_url(port), &env, &["--start-daemon"], Stdio::piped()).await;
+    let (mut shim, stderr) = Shim::start_with(&ws_url(port), None, &env, &["--start-daemon"], Stdio::piped()).await;
     let (_, reply) = shim.call(1, "version", json!({}), false).await;
     // The shim logs the daemon's pid; kill that daemon whatever happens next.
     let mut stderr = BufReader::new(stderr.unwrap()).lines();
@@ -585,8 +596,9 @@ async fn with_start_daemon_the_shim_starts_a_daemon_and_uses_it() {
     let _daemon = KillOnDrop(pid);
     assert_eq!(reply["result"]["isError"], false, "{reply}");
     assert_eq!(reply["result"]["structuredContent"]["name"], "exai", "{reply}");
-    // It is a real daemon on that port: a second shim reaches it without starting another.
-    let mut other = Shim::start(&ws_url(port)).await;
+    // It is a real daemon on that port: a second shim reaches it without starting another (with the token the
+    // daemon created in the data directory they share, and no configuration).
+    let mut other = Shim::start_in(&ws_url(port), &shim.data_dir).await;
     let (_, again) = other.call(1, "version", json!({}), false).await;
     assert_eq!(again["result"]["isError"], false, "{again}");
 }

@@ -61,6 +61,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// The WebSocket endpoint's address (the second stdout line, `exai websocket on ws://ADDR`).
     pub ws_addr: SocketAddr,
+    /// The token WebSocket clients present: `EXAI_WS_TOKEN` when the test set one, else the daemon's token file.
+    pub ws_token: String,
     _child: Child,
     _stdout: BufReader<ChildStdout>,
     _dir: TempDir,
@@ -68,13 +70,36 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(envs: &[(&str, &str)], extra_args: &[&str]) -> Self {
+        Self::launch(envs, extra_args, Stdio::inherit()).await
+    }
+
+    /// The same, collecting everything the daemon logs (stderr) into the returned buffer as it comes.
+    pub async fn start_logged(
+        envs: &[(&str, &str)],
+        extra_args: &[&str],
+    ) -> (Self, std::sync::Arc<std::sync::Mutex<String>>) {
+        let mut daemon = Self::launch(envs, extra_args, Stdio::piped()).await;
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = BufReader::new(daemon._child.stderr.take().unwrap());
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            let mut line = String::new();
+            while matches!(stderr.read_line(&mut line).await, Ok(n) if n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        (daemon, logs)
+    }
+
+    async fn launch(envs: &[(&str, &str)], extra_args: &[&str], stderr: Stdio) -> Self {
         crypto();
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = command(envs);
         cmd.args(["serve", "--port", "0", "--data-dir"])
             .arg(dir.path())
             .args(extra_args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.stdout(Stdio::piped()).stderr(stderr);
         let mut child = cmd.spawn().expect("spawn exai serve");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -100,9 +125,20 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no websocket address in {line:?}"))
             .parse()
             .unwrap();
+        // A `--data-dir` among the extra arguments wins over the temporary one (the last flag counts).
+        let data_dir = extra_args
+            .windows(2)
+            .rev()
+            .find(|w| w[0] == "--data-dir")
+            .map_or_else(|| dir.path().to_owned(), |w| std::path::PathBuf::from(w[1]));
+        let ws_token = match envs.iter().find(|(k, _)| *k == "EXAI_WS_TOKEN") {
+            Some((_, token)) => token.to_string(),
+            None => std::fs::read_to_string(data_dir.join("ws-token")).expect("the daemon's ws-token file"),
+        };
         Self {
             addr,
             ws_addr,
+            ws_token,
             _child: child,
             _stdout: stdout,
             _dir: dir,

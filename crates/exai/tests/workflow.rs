@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::chat::{Raw, error_text, exai, sim, structured};
 
 /// A step's arguments; `extra` is merged in.
-fn step(n: u32, total: u32, next: bool, findings: &str, extra: Value) -> Value {
+pub(crate) fn step(n: u32, total: u32, next: bool, findings: &str, extra: Value) -> Value {
     let mut v = json!({
         "step": format!("step {n}"),
         "step_number": n,
@@ -26,7 +26,7 @@ fn step(n: u32, total: u32, next: bool, findings: &str, extra: Value) -> Value {
 }
 
 /// The text of the last message sent upstream in `req`.
-fn last_text(req: &exai_sim::Recorded) -> String {
+pub(crate) fn last_text(req: &exai_sim::Recorded) -> String {
     match &req.messages().last().unwrap()["content"] {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
@@ -310,11 +310,16 @@ async fn paths_outside_the_allowed_roots_symlink_escapes_and_oversize_files_are_
             "case {i}: {text}"
         );
     }
-    // chat gets the same protection.
+    // chat gets the same protection, and no refusal says what lies outside the roots.
     let (_, reply) = raw
         .call(20, "chat", json!({"prompt": "q", "files": [p(&link)]}), false)
         .await;
-    assert!(error_text(&reply).contains("resolves to"), "{reply}");
+    let text = error_text(&reply);
+    assert!(text.contains("is outside the allowed roots"), "{text}");
+    assert!(
+        !text.contains(outside.path().to_str().unwrap()) && !text.contains("secret.txt"),
+        "{text}"
+    );
     assert!(sim.chat_requests().is_empty(), "nothing refused may reach a model");
 }
 
@@ -371,7 +376,7 @@ async fn validation_errors_name_the_field_and_the_rule() {
 }
 
 /// Runs `git args` in `dir`, panicking on failure.
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)

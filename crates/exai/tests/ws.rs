@@ -38,6 +38,7 @@ enum Next {
 }
 
 impl Client {
+    /// Connects with no credentials on the upgrade request.
     async fn connect(d: &Daemon) -> Self {
         let (ws, _) = tokio_tungstenite::connect_async(d.ws_url())
             .await
@@ -45,9 +46,25 @@ impl Client {
         Self { ws }
     }
 
-    /// Connects and says hello; returns the client and the `hello_ack`.
-    pub(crate) async fn hello(d: &Daemon, hello: Value) -> (Self, Value) {
+    /// Connects with the daemon's token as `Authorization: Bearer` (what MCP JSON-RPC clients send).
+    async fn connect_authorized(d: &Daemon) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = d.ws_url().into_client_request().unwrap();
+        let bearer = format!("Bearer {}", d.ws_token).parse().unwrap();
+        request.headers_mut().insert("authorization", bearer);
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connect");
+        Self { ws }
+    }
+
+    /// Connects and says hello (with the daemon's token unless `hello` names one); returns the client and the
+    /// `hello_ack`.
+    pub(crate) async fn hello(d: &Daemon, mut hello: Value) -> (Self, Value) {
         let mut c = Self::connect(d).await;
+        if hello.get("token").is_none() {
+            hello["token"] = json!(d.ws_token);
+        }
         c.send(hello).await;
         let ack = c.frame().await;
         assert_eq!(ack["op"], "hello_ack", "{ack}");
@@ -227,7 +244,7 @@ async fn connection_and_session_limits_refuse_with_1008_and_a_reason() {
     let sim = sim().await;
     let d = daemon(&sim, &[("EXAI_WS_MAX_SESSIONS", "1")]).await;
     let (_a, ack) = Client::hello(&d, json!({"op": "hello"})).await;
-    assert_eq!(ack["ok"], true, "any token is accepted without EXAI_WS_TOKEN: {ack}");
+    assert_eq!(ack["ok"], true, "{ack}");
     let (mut b, ack) = Client::hello(&d, json!({"op": "hello"})).await;
     assert_eq!(ack["ok"], false);
     assert_eq!(ack["error"], "too_many_sessions");
@@ -471,7 +488,7 @@ async fn mcp_json_rpc_over_the_websocket_lists_the_full_tool_set() {
     daemon_client.send(json!({"op": "list_tools"})).await;
     let expected = daemon_client.frame().await["tools"].clone();
 
-    let mut c = Client::connect(&d).await;
+    let mut c = Client::connect_authorized(&d).await;
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "ws", "version": "1"}}}))
         .await;
     let init = c.frame().await;

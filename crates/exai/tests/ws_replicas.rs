@@ -21,11 +21,15 @@ async fn shared_schema(tag: &str) -> Option<(String, DropSchema)> {
     Some(fresh_schema(&url, &format!("ws_{tag}")).await)
 }
 
+/// The WebSocket token every replica of these tests shares (replicas need one set: each would make its own).
+pub(crate) const REPLICA_TOKEN: &str = "replicas-share-this-websocket-token";
+
 /// A replica on `sim` with a WebSocket grace period of `grace` seconds; its store is `database_url` when given,
 /// else its own SQLite file.
 async fn replica(sim: &SimHandle, database_url: Option<&str>, grace: &str) -> Daemon {
     let (glm, kimi) = (sim.base_url_glm(), sim.base_url_v1());
     let mut env = vec![
+        ("EXAI_WS_TOKEN", REPLICA_TOKEN),
         ("GLM_BASE_URL", glm.as_str()),
         ("KIMI_BASE_URL", kimi.as_str()),
         ("GLM_API_KEY", "k"),
@@ -206,7 +210,9 @@ async fn the_shim_carries_on_on_another_replica_when_its_replica_is_killed() {
     let b = replica(&sim, Some(&url), "30").await;
     // The relay stands for a load balancer: the shim always dials it; it sends connections to A, later to B.
     let lb = Relay::start(a.ws_addr.port()).await;
-    let mut shim = Shim::start(&format!("ws://127.0.0.1:{}", lb.port)).await;
+    let url = format!("ws://127.0.0.1:{}", lb.port);
+    let env = [("EXAI_WS_TOKEN", REPLICA_TOKEN)];
+    let (mut shim, _) = Shim::start_with(&url, None, &env, &[], std::process::Stdio::inherit()).await;
     shim.start_call(1, "chat", shim_chat("finishes"), false).await;
     assert!(sim.wait_for(Duration::from_secs(10), |r| r.len() == 1).await);
     shim.start_call(2, "chat", shim_chat("runs on"), false).await;

@@ -71,13 +71,25 @@ pub const KEYS: &[Key] = &[
         "files.allowed_roots",
         "EXAI_ALLOWED_ROOTS",
         "",
-        "Comma list of absolute directories tools may read files from (symlinks resolved first); default: the server's working directory.",
+        "Comma list of absolute directories tools may read files from; never `/`, the home directory or a parent of it. Default: the working directory, unless that is `/`, the home directory or a system directory (then none: file tools refuse until this is set).",
     ),
     key(
         "files.max_file_bytes",
         "EXAI_MAX_FILE_BYTES",
         "1048576",
         "Largest file a tool reads; a larger one is refused naming the file and the limit.",
+    ),
+    key(
+        "files.max_images",
+        "EXAI_MAX_IMAGES",
+        "8",
+        "Most images one request may list (1-64); more is refused naming the limit. Repeated images are sent once.",
+    ),
+    key(
+        "files.max_image_total_bytes",
+        "EXAI_MAX_IMAGE_TOTAL_BYTES",
+        "20971520",
+        "Most image bytes one request may send (files and `data:` URLs together); more is refused naming the limit.",
     ),
     key(
         "workflow.max_steps",
@@ -112,7 +124,7 @@ pub const KEYS: &[Key] = &[
     secret(
         "http.token",
         "EXAI_HTTP_TOKEN",
-        "Bearer token required on every HTTP request when set (else 401).",
+        "Bearer token required on every HTTP request when set (else 401); required to bind `http.host` off loopback.",
     ),
     key(
         "http.allowed_hosts",
@@ -159,7 +171,13 @@ pub const KEYS: &[Key] = &[
     secret(
         "ws.token",
         "EXAI_WS_TOKEN",
-        "Token WebSocket clients must present in `hello` (else close 4003); unset accepts any token.",
+        "Token WebSocket clients must present (`hello`, or `Authorization: Bearer`; else close 4003); unset: the one `exai serve` creates in `<data_dir>/ws-token`. Required to bind `ws.host` off loopback.",
+    ),
+    key(
+        "insecure_no_auth",
+        "EXAI_INSECURE_NO_AUTH",
+        "false",
+        "Let `exai serve` bind HTTP or WebSocket to a non-loopback address without EXAI_HTTP_TOKEN / EXAI_WS_TOKEN (warns at every start); also `--insecure-no-auth`.",
     ),
     key(
         "ws.hello_timeout_secs",

@@ -4,6 +4,8 @@
 
 mod custom;
 mod error;
+mod exposure;
+mod files;
 mod fleet;
 mod keys;
 mod observe;
@@ -19,6 +21,7 @@ use std::time::Duration;
 pub use crate::tools::model_call::cache::CacheConfig;
 pub use custom::CustomProviderConfig;
 pub use error::{ConfigError, Problem};
+pub use files::{FilesConfig, MAX_IMAGES_CEILING, never_a_root};
 pub use fleet::FleetConfig;
 pub use keys::{KEYS, Key, markdown_table};
 pub use observe::{AlertsConfig, AuditorConfig, TierLatency};
@@ -42,6 +45,8 @@ pub struct Config {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub ws: WsConfig,
+    /// `EXAI_INSECURE_NO_AUTH` / `--insecure-no-auth`: serve off loopback without tokens (see `exposure`).
+    pub insecure_no_auth: bool,
     pub tools: ToolSelection,
     pub providers: ProvidersConfig,
     /// `[providers.custom.<name>]` OpenAI-compatible endpoints, in name order.
@@ -75,13 +80,6 @@ pub struct ConversationConfig {
 pub struct ObservabilityConfig {
     /// How long a row of `tool_executions` is kept.
     pub executions_retention: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct FilesConfig {
-    /// Absolute directories; a file must resolve inside one of them.
-    pub allowed_roots: Vec<PathBuf>,
-    pub max_file_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy)]

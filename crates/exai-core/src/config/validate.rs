@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::CacheConfig;
 use super::keys::by_path;
 use super::{
-    Config, ConversationConfig, FilesConfig, HttpConfig, Limits, LogConfig, LogFormat, ObservabilityConfig, Problem,
-    ProviderConfig, ProvidersConfig, RawSettings, Secret, Timeouts, ToolSelection, WorkflowConfig, WsConfig, mask,
+    Config, ConversationConfig, HttpConfig, Limits, LogConfig, LogFormat, ObservabilityConfig, Problem, ProviderConfig,
+    ProvidersConfig, RawSettings, Secret, Timeouts, ToolSelection, WorkflowConfig, WsConfig, mask,
 };
 use crate::tools::{Profile, registry};
 
@@ -148,7 +148,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
     let heartbeat = r.secs("progress.heartbeat_secs");
     let max_turns = r.non_zero("conversations.max_turns");
     let retention_days = r.non_zero("observability.executions_retention_days");
-    let files = files(&mut r);
+    let files = super::files::read(&mut r);
     let max_steps = r.non_zero("workflow.max_steps");
     let profile = match r.text("tools.profile").parse::<Profile>() {
         Ok(p) => Some(p),
@@ -215,6 +215,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             max_detached_sessions_per_client: max_detached?,
         })
     })();
+    let insecure_no_auth = r.bool("insecure_no_auth");
     let enabled = r.tool_names("tools.enabled");
     let disabled = r.tool_names("tools.disabled");
     let glm = provider(&mut r, "glm");
@@ -242,6 +243,7 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
         log: LogConfig { format: format?, level },
         http: http?,
         ws: ws?,
+        insecure_no_auth: insecure_no_auth?,
         tools: ToolSelection {
             profile: profile?,
             enabled,
@@ -291,27 +293,6 @@ fn dashboard_port(r: &mut Reader<'_>) -> Option<Option<u16>> {
         return None;
     }
     Some(Some(port))
-}
-
-/// `files.allowed_roots` (absolute directories; none set means the working directory) and `files.max_file_bytes`.
-fn files(r: &mut Reader<'_>) -> Option<FilesConfig> {
-    let mut allowed_roots: Vec<PathBuf> = r.list("files.allowed_roots").into_iter().map(PathBuf::from).collect();
-    if allowed_roots.iter().any(|p| !p.is_absolute()) {
-        r.problem("files.allowed_roots", "expected a comma list of absolute directories");
-        return None;
-    }
-    if allowed_roots.is_empty() {
-        allowed_roots.push(std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")));
-    }
-    let max_file_bytes: u64 = r.parse("files.max_file_bytes", "a byte count from 1 up")?;
-    if max_file_bytes == 0 {
-        r.problem("files.max_file_bytes", "expected a byte count from 1 up");
-        return None;
-    }
-    Some(FilesConfig {
-        allowed_roots,
-        max_file_bytes,
-    })
 }
 
 fn provider(r: &mut Reader<'_>, name: &str) -> Option<ProviderConfig> {

@@ -40,11 +40,13 @@ pub struct Input {
     /// Continue an earlier thread: pass the `continuation_id` a previous answer returned.
     #[serde(default)]
     pub continuation_id: Option<String>,
-    /// Absolute paths of text files to include.
+    /// Absolute paths of text files to include (at most 1000).
     #[serde(default)]
+    #[schemars(length(max = files::lists::MAX_PATHS))]
     pub files: Vec<String>,
-    /// Absolute image paths or data URLs (vision models only).
+    /// Absolute image paths or data URLs (vision models only; at most 8 by default, EXAI_MAX_IMAGES).
     #[serde(default)]
+    #[schemars(length(max = crate::config::MAX_IMAGES_CEILING))]
     pub images: Vec<String>,
     /// Reuse the answer to an identical earlier request (needs temperature 0, no web search).
     #[serde(default)]
@@ -86,6 +88,7 @@ search and multi-turn threads via continuation_id.";
         if input.prompt.trim().is_empty() {
             return Err(invalid("`prompt` is empty".into()));
         }
+        files::lists::check_len("files", input.files.len(), files::lists::MAX_PATHS).map_err(invalid)?;
         let app = &ctx.app;
         let model = model_call::resolve(app, input.model.as_deref(), false, "chat")?;
         if !input.images.is_empty() && !model.vision {
@@ -104,12 +107,7 @@ search and multi-turn threads via continuation_id.";
 
         // Budget: 60% of the context for history + files + prompt, the rest for the answer.
         let budget = (model.context_window as usize * 6 / 10).saturating_sub(estimate_tokens(&input.prompt));
-        let mut all_files = thread.files();
-        for f in &input.files {
-            if !all_files.contains(f) {
-                all_files.push(f.clone());
-            }
-        }
+        let all_files = files::lists::unique(thread.files().iter().chain(&input.files));
         let policy = files::FilePolicy::new(&app.config.files);
         let (file_text, file_tokens) = files::embed("chat", &all_files, budget / 2, &policy).await?;
         let history = thread.history(budget.saturating_sub(file_tokens));

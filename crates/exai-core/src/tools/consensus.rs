@@ -85,13 +85,17 @@ pub struct ModelStance {
     pub stance_prompt: Option<String>,
 }
 
+/// Most models one consensus run consults (each is a model call).
+const MAX_MODELS: usize = 16;
+
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ConsensusInput {
     #[serde(flatten)]
     pub base: Input,
     /// The models to consult, at least two, each with a stance; required on the final step (checked whenever
-    /// given). The same model may appear twice with different stances.
+    /// given). The same model may appear twice with different stances. At most 16.
     #[serde(default)]
+    #[schemars(length(max = MAX_MODELS))]
     pub models: Vec<ModelStance>,
     /// Fields neither the engine nor this tool knows (refused by name).
     #[serde(flatten)]
@@ -148,6 +152,12 @@ impl Panel {
 
 impl Hooks for Panel {
     async fn check(&self, ctx: &ToolContext, input: &Input) -> Result<(), ToolError> {
+        crate::files::lists::check_len("models", self.models.len(), MAX_MODELS).map_err(|message| {
+            ToolError::InvalidArguments {
+                tool: DEF.name.to_owned(),
+                message,
+            }
+        })?;
         for m in &self.models {
             model_call::resolve(&ctx.app, Some(&m.model), true, DEF.name)?;
         }

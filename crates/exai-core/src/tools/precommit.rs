@@ -4,7 +4,6 @@
 //! [`Definition`]: crate::workflow::Definition
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use rmcp::schemars::{self, JsonSchema};
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use serde_json::Value;
 use super::{Hints, Profile, Tier, ToolContext, TypedTool};
 use crate::error::ToolError;
 use crate::files::FilePolicy;
-use crate::git::{self, Changes};
+use crate::git::{self, Changes, Repository};
 use crate::workflow::{self, Definition, Hooks, Input, Material, Output};
 
 pub struct Precommit;
@@ -65,17 +64,32 @@ struct Repo {
 }
 
 impl Repo {
-    async fn dir(&self, ctx: &ToolContext) -> Result<PathBuf, ToolError> {
-        FilePolicy::new(&ctx.app.config.files)
-            .check_dir(DEF.name, &self.path)
-            .await
+    /// The repository at `path`: inside the allowed roots, its whole work tree too (a diff shows every file of
+    /// it), and with no program named in its git configuration.
+    async fn open(&self, ctx: &ToolContext) -> Result<Repository, ToolError> {
+        let policy = FilePolicy::new(&ctx.app.config.files);
+        let dir = policy.check_dir(DEF.name, &self.path).await?;
+        let repo = git::open(DEF.name, &dir).await?;
+        let top = repo.toplevel.to_string_lossy();
+        if policy.check_dir(DEF.name, &top).await.is_err() {
+            // Never name the outside path: say only that the work tree reaches out of the roots.
+            return Err(ToolError::InvalidArguments {
+                tool: DEF.name.to_owned(),
+                message: format!(
+                    "the git work tree containing `{}` starts above the allowed roots (files.allowed_roots, \
+                     EXAI_ALLOWED_ROOTS), so its diff would show files outside them; allow the repository's top \
+                     directory, or point path at a repository inside the roots",
+                    self.path
+                ),
+            });
+        }
+        Ok(repo)
     }
 }
 
 impl Hooks for Repo {
     async fn check(&self, ctx: &ToolContext, _input: &Input) -> Result<(), ToolError> {
-        let dir = self.dir(ctx).await?;
-        git::check_repo(DEF.name, &dir).await?;
+        self.open(ctx).await?;
         for c in &self.changes {
             if let Changes::Against(r) = c {
                 git::check_ref(DEF.name, r)?;
@@ -85,13 +99,13 @@ impl Hooks for Repo {
     }
 
     async fn material(&self, ctx: &ToolContext) -> Result<Option<Material>, ToolError> {
-        let dir = self.dir(ctx).await?;
+        let repo = self.open(ctx).await?;
         let max = ctx.app.config.files.max_file_bytes;
         let mut text = format!("\n# Pending changes (git diff of {})\n", self.path);
         let mut notes = Vec::new();
         let mut total = 0u64;
         for c in &self.changes {
-            let diff = git::diff(DEF.name, &dir, c, max.saturating_sub(total)).await?;
+            let diff = repo.diff(DEF.name, c, max.saturating_sub(total)).await?;
             total += diff.len() as u64;
             let label = c.label();
             if diff.trim().is_empty() {
@@ -104,7 +118,7 @@ impl Hooks for Repo {
         if total == 0 {
             notes.push("no pending changes found: the expert reviews the findings alone".into());
         }
-        let untracked = git::untracked(DEF.name, &dir, max).await?;
+        let untracked = repo.untracked(DEF.name, max).await?;
         if !untracked.is_empty() {
             let shown = untracked.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
             let more = untracked.len().saturating_sub(20);

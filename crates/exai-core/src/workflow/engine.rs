@@ -47,16 +47,13 @@ pub async fn run_with(
     input.check_sequence(def.name, &inv).map_err(invalid)?;
     hooks.check_steps(&input, &inv).map_err(invalid)?;
     let policy = FilePolicy::new(&app.config.files);
-    for path in &input.relevant_files {
-        policy.read_text(def.name, path).await?;
+    for (_, read) in policy.read_texts(def.name, input.relevant_files.clone()).await? {
+        read?;
     }
-    for image in input
-        .images
-        .iter()
-        .filter(|i| !i.starts_with("data:") && !i.starts_with("https://"))
-    {
-        policy.check(def.name, image).await?;
-    }
+    // The images of the whole run go to the expert together: their count and bytes are checked as a whole now.
+    let mut after = inv.clone();
+    after.apply(StepRecord::new(def.name, &input));
+    crate::files::images::check(def.name, &after.images(), &policy).await?;
     hooks.check(&ctx, &input).await?;
 
     let mut record = StepRecord::new(def.name, &input);

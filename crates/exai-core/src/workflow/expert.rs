@@ -1,7 +1,7 @@
 //! The end of a run: the consolidated findings plus the relevant files' current contents (deduplicated, the
 //! largest dropped first until they fit the expert model's budget, every omission reported), sent to the expert.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
 
 use super::Definition;
 use super::hooks::{Brief, Hooks};
@@ -102,14 +102,18 @@ pub fn consolidated(def: &Definition, inv: &Investigation) -> String {
 /// are left out and reported.
 async fn gather(tool: &str, paths: &[String], budget: usize, policy: &FilePolicy, sent: &mut Sent) -> String {
     let mut read: Vec<(String, String)> = Vec::new();
-    let mut seen: Vec<PathBuf> = Vec::new();
-    for path in paths {
-        match policy.read_text(tool, path).await {
-            Ok((canonical, _)) if seen.contains(&canonical) => {}
-            Ok((canonical, text)) => {
-                seen.push(canonical);
-                read.push((path.clone(), text));
-            }
+    let mut seen = HashSet::new();
+    let outcomes = match policy.read_texts(tool, paths.to_vec()).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            sent.files_omitted.extend(paths.iter().map(|p| format!("{p}: {e}")));
+            Vec::new()
+        }
+    };
+    for (path, outcome) in outcomes {
+        match outcome {
+            Ok((id, _)) if !seen.insert(id) => {}
+            Ok((_, text)) => read.push((path, text)),
             Err(e) => sent.files_omitted.push(format!("{path}: {e}")),
         }
     }

@@ -5,6 +5,8 @@ use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 
 use super::state::Investigation;
+use crate::config::MAX_IMAGES_CEILING;
+use crate::files::lists::{MAX_ITEMS, MAX_PATHS, check_len};
 pub use crate::tools::chat::ThinkingMode;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -20,17 +22,22 @@ pub struct Input {
     pub next_step_required: bool,
     /// What this step found: evidence, conclusions, dead ends.
     pub findings: String,
-    /// Absolute paths of the files examined so far.
+    /// Absolute paths of the files examined so far (at most 1000 per step).
     #[serde(default)]
+    #[schemars(length(max = MAX_PATHS))]
     pub files_checked: Vec<String>,
-    /// Absolute paths of the files that matter; their contents go to the expert model at the end.
+    /// Absolute paths of the files that matter; their contents go to the expert model at the end (at most 1000
+    /// per step).
     #[serde(default)]
+    #[schemars(length(max = MAX_PATHS))]
     pub relevant_files: Vec<String>,
-    /// Functions, types or components that matter (e.g. `parser.rs:parse_header`).
+    /// Functions, types or components that matter (e.g. `parser.rs:parse_header`; at most 1000 per step).
     #[serde(default)]
+    #[schemars(length(max = MAX_ITEMS))]
     pub relevant_context: Vec<String>,
-    /// Issues found so far, each with a severity.
+    /// Issues found so far, each with a severity (at most 1000 per step).
     #[serde(default)]
+    #[schemars(length(max = MAX_ITEMS))]
     pub issues_found: Vec<Issue>,
     /// Your current theory (for debug: the suspected root cause).
     #[serde(default)]
@@ -41,8 +48,10 @@ pub struct Input {
     /// Discard recorded steps from this number on (earlier findings were wrong) and continue from here.
     #[serde(default)]
     pub backtrack_from_step: Option<u32>,
-    /// Absolute image paths or data URLs, sent to the expert model when it has vision.
+    /// Absolute image paths or data URLs, sent to the expert model when it has vision (at most 8 in the whole
+    /// run by default, EXAI_MAX_IMAGES).
     #[serde(default)]
+    #[schemars(length(max = MAX_IMAGES_CEILING))]
     pub images: Vec<String>,
     /// Expert model name or alias (see `listmodels`); `auto` or omitted picks a strong default.
     #[serde(default)]
@@ -135,6 +144,11 @@ impl Input {
         {
             return Err("temperature must be a finite number".into());
         }
+        check_len("files_checked", self.files_checked.len(), MAX_PATHS)?;
+        check_len("relevant_files", self.relevant_files.len(), MAX_PATHS)?;
+        check_len("relevant_context", self.relevant_context.len(), MAX_ITEMS)?;
+        check_len("issues_found", self.issues_found.len(), MAX_ITEMS)?;
+        check_len("images", self.images.len(), MAX_IMAGES_CEILING)?;
         for (field, paths) in [
             ("files_checked", &self.files_checked),
             ("relevant_files", &self.relevant_files),

@@ -146,13 +146,7 @@ impl Investigation {
     }
 
     fn collect(&self, field: impl Fn(&StepRecord) -> &Vec<String>) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for item in self.steps.iter().flat_map(field) {
-            if !out.contains(item) {
-                out.push(item.clone());
-            }
-        }
-        out
+        crate::files::lists::unique(self.steps.iter().flat_map(field))
     }
 
     pub fn files_checked(&self) -> Vec<String> {
@@ -173,15 +167,14 @@ impl Investigation {
 
     /// Every distinct issue reported, most severe first (first report first within a severity).
     pub fn issues(&self) -> Vec<Issue> {
-        let mut out: Vec<Issue> = Vec::new();
-        for issue in self.steps.iter().flat_map(|s| &s.issues_found) {
-            if !out
-                .iter()
-                .any(|i| i.severity == issue.severity && i.description.trim() == issue.description.trim())
-            {
-                out.push(issue.clone());
-            }
-        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<Issue> = self
+            .steps
+            .iter()
+            .flat_map(|s| &s.issues_found)
+            .filter(|i| seen.insert((i.severity, i.description.trim())))
+            .cloned()
+            .collect();
         out.sort_by_key(|i| i.severity);
         out
     }

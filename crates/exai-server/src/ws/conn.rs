@@ -15,7 +15,7 @@ use tungstenite::error::CapacityError;
 use super::frames::{self, Inbound};
 use super::outbox::Outbox;
 use super::session::{Conn, Out, Session};
-use super::{WsState, calls, writer};
+use super::{WsState, calls, shared, writer};
 use crate::conn_io::OverReadCap;
 
 /// Serves one connection whose first frame was `hello`.
@@ -32,9 +32,10 @@ pub(super) async fn run(
     let conn = state.next_conn();
     let dead = CancellationToken::new();
     let kick = CancellationToken::new();
-    if !state.token_ok(token.as_deref()) {
+    let Some(owner) = token.as_deref().filter(|t| state.token_ok(Some(t))).map(shared::owner) else {
         tracing::info!(client = %peer, "websocket hello with a wrong token");
-        let message = "wrong or missing token: send the daemon's EXAI_WS_TOKEN in `hello`";
+        let message = "wrong or missing token: send the daemon's EXAI_WS_TOKEN (or the token in its data \
+                       directory's `ws-token` file) in `hello`";
         let _ = tx.send(Out::live(frames::hello_refused("unauthorized", message)));
         let _ = tx.send(Out::Close {
             code: 4003,
@@ -43,11 +44,12 @@ pub(super) async fn run(
         drop(tx);
         writer::run(sink, rx, None, dead, write_timeout).await;
         return;
-    }
+    };
     let session = match state
         .sessions
         .attach(
             session_id.as_deref(),
+            &owner,
             Conn {
                 id: conn,
                 client: peer.ip(),
@@ -70,7 +72,7 @@ pub(super) async fn run(
             return;
         }
     };
-    tracing::debug!(client = %peer, session = %session.id, "websocket session attached");
+    tracing::debug!(client = %peer, session = %session.tag(), "websocket session attached");
     let writer = tokio::spawn(writer::run(
         sink,
         rx,
@@ -120,6 +122,12 @@ async fn read(
                         if handle(text.as_str(), tx, session, state) {
                             last_active = Instant::now();
                         }
+                        // A client that does not read is being closed (4007): answer none of its other requests.
+                        if tx.is_full() {
+                            return None;
+                        }
+                        // A flood of buffered frames must not keep the writer (and others) off this worker.
+                        tokio::task::consume_budget().await;
                     }
                     Message::Binary(_) => {
                         last_active = Instant::now();

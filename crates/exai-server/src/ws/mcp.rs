@@ -83,6 +83,11 @@ pub(super) async fn serve(socket: WebSocket, first: String, state: Arc<WsState>)
 
 /// Hands one frame to the service, or answers it with its JSON-RPC error; `false` once the service is gone.
 async fn route(bytes: &[u8], messages: &mpsc::Sender<ClientJsonRpcMessage>, replies: &Outbox) -> bool {
+    // A client that does not read is being closed (4007): nothing more is read from it.
+    if replies.is_full() {
+        return false;
+    }
+    tokio::task::consume_budget().await;
     match inbound::decode(bytes.trim_ascii()) {
         Decoded::Message(message) => messages.send(*message).await.is_ok(),
         Decoded::Ignore(why) => {

@@ -1,5 +1,7 @@
 //! The WebSocket daemon endpoint (`exai serve`, `EXAI_WS_HOST`:`EXAI_WS_PORT`): the EX-AI daemon protocol and MCP
 //! JSON-RPC on one socket, chosen by the first frame. The protocol is documented in `docs/ws-protocol.md`.
+//! Every upgrade passes the `Host` / `Origin` allow-lists (`crate::origin`) and every connection presents the
+//! daemon's token: `EXAI_WS_TOKEN`, else the one in `<data_dir>/ws-token` (`exai_core::ws_token`).
 //!
 //! - `listener`: connection limits (refusal: upgrade, then close 1008).
 //! - `frames`: the daemon protocol's frames. `conn`: one daemon-protocol connection. `calls`: one `call_tool`.
@@ -26,6 +28,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use exai_core::app::App;
+use exai_core::config::Secret;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -33,6 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog;
 use crate::conn_limit::ConnLimits;
+use crate::http::constant_time_eq;
+use crate::origin::AllowLists;
 use listener::{Admission, WsListener};
 use session::{SessionCaps, Sessions};
 
@@ -44,6 +49,10 @@ pub(crate) struct WsState {
     /// `list_tools_res`'s `tools`: the enabled tools' MCP definitions.
     tools: Value,
     conns: AtomicU64,
+    /// What every client must present: `EXAI_WS_TOKEN`, else the daemon's token file.
+    token: Secret,
+    /// The `Host` / `Origin` allow-lists every upgrade request passes first.
+    lists: AllowLists,
 }
 
 impl WsState {
@@ -56,18 +65,21 @@ impl WsState {
         outbox::outbox(queue_caps(&self.app.config.ws))
     }
 
-    /// Whether `presented` matches `EXAI_WS_TOKEN` (anything does when it is unset).
+    /// Whether `presented` is the daemon's token (nothing presented never is).
     fn token_ok(&self, presented: Option<&str>) -> bool {
-        match &self.app.config.ws.token {
-            None => true,
-            Some(token) => presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.expose().as_bytes())),
-        }
+        presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.token.expose().as_bytes()))
     }
 }
 
-/// Serves WebSocket clients on `listener` until `shutdown` fires (each connection is then closed with 1001).
+/// Serves WebSocket clients on `listener` until `shutdown` fires (each connection is then closed with 1001); every
+/// client must present `token` (`EXAI_WS_TOKEN`, else [`exai_core::ws_token::load_or_create`]'s).
 /// Connections count against `EXAI_MAX_CONNECTIONS` / `EXAI_MAX_CONNECTIONS_PER_IP`, separately from HTTP.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    token: Secret,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let l = &app.config.limits;
     let limits = ConnLimits::for_transport(
         l.max_connections.get() as usize,
@@ -93,8 +105,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         shutdown.child_token(),
     );
     let tools = serde_json::to_value(catalog::definitions(&app.tools)).unwrap_or_default();
+    let lists = AllowLists::from_config(&app.config.http);
     let state = Arc::new(WsState {
         app,
+        token,
+        lists,
         sessions,
         shutdown: shutdown.clone(),
         tools,
@@ -107,7 +122,8 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     Ok(())
 }
 
-/// Upgrades any path; a plain HTTP request gets 426 saying what this port is.
+/// Upgrades any path whose request passes the `Host` / `Origin` allow-lists (else 403, before any upgrade); a
+/// plain HTTP request gets 426 saying what this port is.
 async fn upgrade(
     State(state): State<Arc<WsState>>,
     ConnectInfo(admission): ConnectInfo<Admission>,
@@ -115,11 +131,15 @@ async fn upgrade(
     uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Err(refused) = state.lists.check(&headers) {
+        tracing::info!(client = %admission.addr, reason = %refused.0, "websocket upgrade refused by the allow-lists");
+        return refused.into_response();
+    }
     let Ok(ws) = ws else {
         let message = "this is exai's WebSocket endpoint: connect with a WebSocket client (see docs/ws-protocol.md)";
         return (StatusCode::UPGRADE_REQUIRED, message).into_response();
     };
-    // MCP JSON-RPC clients have no `hello`: with EXAI_WS_TOKEN set they present it on the upgrade request.
+    // MCP JSON-RPC clients have no `hello`: they present the token on the upgrade request.
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -192,7 +212,8 @@ async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission
     let is_jsonrpc = serde_json::from_str::<FirstFrame>(&first).is_ok_and(|f| f.jsonrpc.is_some());
     if is_jsonrpc {
         if !bearer_ok {
-            let reason = "unauthorized: send EXAI_WS_TOKEN as `Authorization: Bearer` or `?token=`";
+            let reason = "unauthorized: send the daemon's token (EXAI_WS_TOKEN, else its `ws-token` file) as \
+                          `Authorization: Bearer` or `?token=`";
             let _ = futures::SinkExt::send(&mut socket, writer::close_message(4003, reason)).await;
             return;
         }
@@ -217,9 +238,4 @@ fn queue_caps(ws: &exai_core::config::WsConfig) -> outbox::Caps {
         frames: ws.max_queued_frames.get() as usize,
         bytes: ws.max_queued_bytes,
     }
-}
-
-/// Compares without an early exit, so the time taken says nothing about how much of a guess matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

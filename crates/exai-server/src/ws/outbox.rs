@@ -107,6 +107,11 @@ impl Outbox {
         })
     }
 
+    /// Whether a frame did not fit: the connection is being closed as not reading.
+    pub(super) fn is_full(&self) -> bool {
+        self.shared.full.is_cancelled()
+    }
+
     fn overflow(&self) {
         if !self.shared.full.is_cancelled() {
             self.shared.full.cancel();

@@ -29,10 +29,14 @@ pub(super) const POLL_MARGIN: Duration = Duration::from_secs(15);
 /// the grace period of the replica holding the session).
 pub(super) const PENDING_MARGIN: Duration = Duration::from_secs(60);
 
-/// Who holds a session: the replica whose process has it (attached, or within its grace period).
+/// Who holds a session: the replica whose process has it (attached, or within its grace period), and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Holder {
     pub replica: String,
+    /// [`owner`] of the token that opened the session; a record without one (an older version wrote it) is
+    /// resumed by nobody.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 impl Holder {
@@ -80,6 +84,22 @@ pub(super) fn kept_name(now_ms: i64, replica: &str, seq: u64) -> String {
     format!("{:016}-{replica}-{seq:012}", now_ms.max(0))
 }
 
+/// A session's owner as the store keeps it: a SHA-256 of the token its client authenticated with (never the
+/// token itself), so a resume proves the same token without the records holding it.
+pub(super) fn owner(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"exai ws session owner\0")
+        .chain_update(token.as_bytes())
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What logs and records show of a session id (a resume credential): its first 8 characters.
+pub(super) fn tag(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
 /// A random id for this process's replica.
 pub(super) fn new_replica_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -113,8 +133,16 @@ mod tests {
 
     #[test]
     fn bodies_round_trip_and_bad_ones_are_none() {
-        let holder = Holder { replica: "abc".into() };
+        let holder = Holder {
+            replica: "abc".into(),
+            owner: Some(owner("t")),
+        };
         assert_eq!(Holder::decode(&holder.encode()), Some(holder));
+        let older = Holder::decode(r#"{"replica":"abc"}"#).unwrap();
+        assert_eq!(older.owner, None, "a record of an older version has no owner");
+        assert_ne!(owner("a"), owner("b"));
+        assert_eq!(owner("a").len(), 64);
+        assert_eq!(tag("0123456789abcdef"), "01234567");
         assert_eq!(Holder::decode("not json"), None);
         let kept = KeptBody {
             is_final: true,

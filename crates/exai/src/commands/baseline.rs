@@ -14,7 +14,7 @@ use crate::loadtest::TargetArgs;
 use crate::loadtest::arguments::Arguments;
 use crate::loadtest::options::{LatencyChoice, Transport};
 use crate::loadtest::stats::Latency;
-use crate::loadtest::target::Target;
+use crate::loadtest::target::{Target, Tokens};
 
 #[derive(Debug, Clone, Args)]
 pub struct MeasureArgs {
@@ -140,11 +140,7 @@ async fn measure(config: &Config, args: &MeasureArgs) -> anyhow::Result<Vec<Tool
     }
     let transport = args.target.transport.unwrap_or(Transport::Http);
     let latency = args.target.latency_profile.unwrap_or(LatencyChoice::Zero);
-    let token = args
-        .target
-        .token
-        .clone()
-        .or_else(|| config.http.token.as_ref().map(|t| t.expose().to_owned()));
+    let token = Tokens::new(config, args.target.token.clone());
     let target = Target::prepare(&args.target, transport, latency, Vec::new(), token, 1).await?;
     let outcome = measure_on(&target, args, transport_name(args)).await;
     target.stop().await;

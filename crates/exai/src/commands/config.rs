@@ -22,6 +22,12 @@ pub fn check(inspection: Inspection) -> ExitCode {
                     c.models.join(", ")
                 );
             }
+            let files = &config.files;
+            let roots: Vec<String> = files.allowed_roots.iter().map(|r| r.display().to_string()).collect();
+            match roots.is_empty() {
+                true => println!("file access: no allowed roots; {}", files.roots_origin),
+                false => println!("file access: {} (from {})", roots.join(", "), files.roots_origin),
+            }
             println!("\nconfiguration is valid");
             ExitCode::SUCCESS
         }

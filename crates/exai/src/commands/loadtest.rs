@@ -14,16 +14,12 @@ use crate::loadtest::runner;
 use crate::loadtest::scenario::Plan;
 use crate::loadtest::schema::{self, RunSchema};
 use crate::loadtest::summary;
-use crate::loadtest::target::Target;
+use crate::loadtest::target::{Target, Tokens};
 
 pub async fn run(config: &Config, args: LoadtestArgs) -> anyhow::Result<()> {
     crate::logging::init(&config.log);
     let plan = Plan::from_args(&args)?;
-    let token = args
-        .target
-        .token
-        .clone()
-        .or_else(|| config.http.token.as_ref().map(|t| t.expose().to_owned()));
+    let token = Tokens::new(config, args.target.token.clone());
     if !args.replicas.is_empty() {
         return run_replicas(&args, plan, token).await;
     }
@@ -35,7 +31,7 @@ pub async fn run(config: &Config, args: LoadtestArgs) -> anyhow::Result<()> {
 async fn run_once(
     args: &LoadtestArgs,
     plan: Plan,
-    token: Option<String>,
+    token: Tokens,
     replicas: usize,
     extra_env: Vec<(String, String)>,
 ) -> anyhow::Result<Report> {
@@ -61,7 +57,7 @@ async fn run_once(
 }
 
 /// `--replicas`: one run per replica count, the replicas sharing Redis under a key prefix of the run's own.
-async fn run_replicas(args: &LoadtestArgs, plan: Plan, token: Option<String>) -> anyhow::Result<()> {
+async fn run_replicas(args: &LoadtestArgs, plan: Plan, token: Tokens) -> anyhow::Result<()> {
     if args.target.target.is_some() {
         bail!("--replicas starts its own servers; it takes no --target");
     }

@@ -122,6 +122,7 @@ async fn start(config: Config, options: Options, transport: &str) -> anyhow::Res
         .map(|(n, _)| n)
         .collect();
     tracing::info!(version = exai_core::VERSION, transport, %database, simulator = options.sim, ?keys, "exai starting");
+    log_roots(&config.files);
     let tools = Registry::select(&config.tools, options.fixtures);
     // The dashboard's trends survive a restart: the window starts from the newest recorded calls.
     let earlier = match store.recent_executions(exai_core::observe::RECENT_CAP as u32).await {
@@ -138,6 +139,16 @@ async fn start(config: Config, options: Options, transport: &str) -> anyhow::Res
         exporter,
         _sim: sim,
     })
+}
+
+/// Says at start-up which directories file tools may read, and how they were chosen.
+fn log_roots(files: &exai_core::config::FilesConfig) {
+    if files.allowed_roots.is_empty() {
+        tracing::warn!(allowed_roots = %files.roots_origin, "file access: no allowed roots");
+    } else {
+        let roots: Vec<String> = files.allowed_roots.iter().map(|r| r.display().to_string()).collect();
+        tracing::info!(allowed_roots = %roots.join(", "), from = %files.roots_origin, "file access");
+    }
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM, so every front-end drains the same way.

@@ -1,14 +1,35 @@
 //! `exai serve`: the daemon. Prints `exai listening on http://ADDR` and then `exai websocket on ws://ADDR` on
 //! stdout once both listeners are bound, so scripts and tests that asked for port 0 learn the ports; with
 //! `MONITORING_DASHBOARD_PORT` set, a third line `exai dashboard on http://ADDR/dashboard` for that listener.
+//! It refuses to listen off loopback without the tokens (`Config::unauthenticated_listeners`) unless
+//! `EXAI_INSECURE_NO_AUTH` / `--insecure-no-auth`, and creates the WebSocket token file when `EXAI_WS_TOKEN` is unset.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use exai_core::config::Config;
 
 pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> {
+    let exposed = config.unauthenticated_listeners();
+    if !exposed.is_empty() && !config.insecure_no_auth {
+        bail!(
+            "refusing to start: {} would let anyone who can reach the address drive exai. Set the token named \
+             (or bind EXAI_HTTP_HOST / EXAI_WS_HOST to 127.0.0.1), or pass --insecure-no-auth \
+             (EXAI_INSECURE_NO_AUTH=true) to start anyway",
+            exposed.join(", and ")
+        );
+    }
+    // Before anything listens, so a client that can connect can also read the token (`exai shim --start-daemon`).
+    let ws_token = match &config.ws.token {
+        Some(token) => token.clone(),
+        None => exai_core::ws_token::load_or_create(&config.data_dir)?,
+    };
+    let ws_token_file = config
+        .ws
+        .token
+        .is_none()
+        .then(|| exai_core::ws_token::path(&config.data_dir));
     let addr = SocketAddr::new(config.http.host, config.http.port);
     let ws_addr = SocketAddr::new(config.ws.host, config.ws.port);
     let dashboard_addr = config
@@ -17,6 +38,14 @@ pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> 
         .map(|port| SocketAddr::new(config.http.host, port));
     let started = super::start(config, options, "http").await?;
     let app = started.app.clone();
+    for listener in &exposed {
+        tracing::warn!(
+            "serving {listener} (EXAI_INSECURE_NO_AUTH / --insecure-no-auth): anyone who can reach it can use it"
+        );
+    }
+    if let Some(file) = &ws_token_file {
+        tracing::info!(file = %file.display(), "WebSocket clients present the token in this file (EXAI_WS_TOKEN is unset)");
+    }
     let (listener, local) = exai_server::http::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -46,7 +75,7 @@ pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> 
     // Alert rules and the AI auditor, when enabled; tracked by `app.background`, so waited for below.
     exai_core::observe::start(app.clone(), shutdown.clone());
     let http = exai_server::http::serve(listener, app.clone(), started.exporter.clone(), shutdown.clone());
-    let ws = exai_server::ws::serve(ws_listener, app.clone(), shutdown.clone());
+    let ws = exai_server::ws::serve(ws_listener, app.clone(), ws_token, shutdown.clone());
     let monitoring = async {
         match dashboard {
             Some((listener, _)) => {

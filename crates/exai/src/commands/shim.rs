@@ -1,5 +1,6 @@
 //! `exai shim`: MCP over stdin/stdout for one assistant, bridged to the shared daemon's WebSocket (default
-//! `ws://EXAI_WS_HOST:EXAI_WS_PORT`); with `--start-daemon` it starts `exai serve` when none answers.
+//! `ws://EXAI_WS_HOST:EXAI_WS_PORT`); with `--start-daemon` it starts `exai serve` when none answers. It says
+//! `hello` with `EXAI_WS_TOKEN`, else with the daemon's token file in the data directory (`<data_dir>/ws-token`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use exai_core::config::Config;
 use tokio_util::sync::CancellationToken;
 
-use crate::shim::{Daemon, DaemonStarter, Settings, ShimHandler, host_port};
+use crate::shim::{Daemon, DaemonStarter, Settings, ShimHandler, TokenSource, host_port};
 
 /// Above the daemon's longest deadline, so the shim never gives up on a call before the daemon does.
 const WATCHDOG_MARGIN: Duration = Duration::from_secs(60);
@@ -51,7 +52,10 @@ pub async fn run(config: Config, options: ShimOptions) -> anyhow::Result<()> {
     let (daemon, connection) = Daemon::start(
         Settings {
             url: url.clone(),
-            token: config.ws.token.as_ref().map(|t| t.expose().to_owned()),
+            token: match &config.ws.token {
+                Some(token) => TokenSource::Set(token.expose().to_owned()),
+                None => TokenSource::File(config.data_dir.clone()),
+            },
             starter,
             connect_wait,
         },

@@ -64,7 +64,8 @@ pub struct TargetArgs {
     /// Start a simulator and `exai serve` (the default when no --target is given).
     #[arg(long, conflicts_with = "target")]
     pub start: bool,
-    /// Bearer token for /mcp and /metrics, and the WebSocket hello token (default: EXAI_HTTP_TOKEN).
+    /// Bearer token for /mcp and /metrics, and the WebSocket hello token (default: EXAI_HTTP_TOKEN for HTTP;
+    /// EXAI_WS_TOKEN, else the local daemon's `<data_dir>/ws-token` file, for WebSocket).
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
     /// Allow a target that is not a loopback address (never needed for started servers).

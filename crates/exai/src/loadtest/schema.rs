@@ -71,5 +71,8 @@ mod tests {
         let n = name(42, 3);
         assert!(n.starts_with("exai_loadtest_") && n.ends_with("_42_3"), "{n}");
         assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{n}");
+        // A real stamp (nanoseconds since 1970, 19 digits until 2262) keeps the name a valid identifier.
+        let real = name(u128::from(u64::MAX), 64);
+        assert!(exai_store::check_schema_name(&real).is_ok(), "{real}");
     }
 }

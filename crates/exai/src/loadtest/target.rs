@@ -4,6 +4,7 @@
 //! session instead). Started servers get a clean environment and a temporary data directory.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -34,6 +35,40 @@ pub fn check_loopback(url: &str, allow_remote: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tokens a run presents. `http` goes with `/mcp` and `/metrics` (and a started server gets it as both its
+/// HTTP and WebSocket token); `ws` is the WebSocket token of a running `--target`; without one, the token file
+/// (`ws-token`) in `data_dir`, this user's data directory, where the local daemon keeps it.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub http: Option<String>,
+    pub ws: Option<String>,
+    pub data_dir: PathBuf,
+}
+
+impl Tokens {
+    /// `--token` for both, else `EXAI_HTTP_TOKEN` / `EXAI_WS_TOKEN` from `config`.
+    pub fn new(config: &exai_core::config::Config, flag: Option<String>) -> Self {
+        let expose = |s: &Option<exai_core::config::Secret>| s.as_ref().map(|t| t.expose().to_owned());
+        Self {
+            http: flag.clone().or_else(|| expose(&config.http.token)),
+            ws: flag.or_else(|| expose(&config.ws.token)),
+            data_dir: config.data_dir.clone(),
+        }
+    }
+}
+
+/// The WebSocket token in `data_dir`'s token file, or an error saying how to give one.
+fn token_file(data_dir: &Path) -> anyhow::Result<String> {
+    match exai_core::ws_token::read(data_dir)? {
+        Some(token) => Ok(token.expose().to_owned()),
+        None => bail!(
+            "no WebSocket token: pass --token or set EXAI_WS_TOKEN, or run on the daemon's machine as its user (its \
+             token file {} does not exist)",
+            exai_core::ws_token::path(data_dir).display()
+        ),
+    }
+}
+
 /// What the sessions connect to, and what the runner started (stopped by [`Target::stop`] or on drop).
 pub struct Target {
     pub transport: Transport,
@@ -41,6 +76,8 @@ pub struct Target {
     pub http_base: Option<String>,
     pub ws_url: Option<String>,
     pub token: Option<String>,
+    /// The token WebSocket sessions say `hello` with (see [`Tokens`]).
+    pub ws_token: Option<String>,
     /// HTTP sessions use the stateless 2026-07-28 era.
     pub stateless: bool,
     /// The runner started this server, so no other client's calls are counted in its metrics.
@@ -63,9 +100,10 @@ impl Target {
         transport: Transport,
         latency: LatencyChoice,
         mut env: Vec<(String, String)>,
-        token: Option<String>,
+        tokens: Tokens,
         replicas: usize,
     ) -> anyhow::Result<Self> {
+        let token = tokens.http.clone();
         if let Some(base) = args.target.as_deref().filter(|_| !args.start) {
             if transport == Transport::Stdio {
                 bail!("--transport stdio starts its own `exai stdio` children; it takes no --target");
@@ -86,12 +124,18 @@ impl Target {
                 }
             };
             check_loopback(&ws_url, args.allow_remote)?;
+            let ws_token = match (transport, tokens.ws) {
+                (_, Some(token)) => Some(token),
+                (Transport::Ws, None) => Some(token_file(&tokens.data_dir)?),
+                _ => None,
+            };
             return Ok(Self {
                 transport,
                 http_bases: vec![base.clone()],
                 http_base: Some(base),
                 ws_url: Some(ws_url),
                 token,
+                ws_token,
                 stateless: args.protocol == Protocol::Stateless,
                 exclusive: false,
                 sim: None,
@@ -122,7 +166,11 @@ impl Target {
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
-        if let Ok(cwd) = std::env::current_dir() {
+        // The caller's directory (precommit reviews it), unless it can never be a root (`/`, the home directory).
+        if let Ok(cwd) = std::env::current_dir()
+            && exai_core::config::never_a_root(&cwd, std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref())
+                .is_none()
+        {
             base_env.push(("EXAI_ALLOWED_ROOTS".to_owned(), cwd.display().to_string()));
         }
         if let Some(token) = &token {
@@ -165,6 +213,7 @@ impl Target {
             transport,
             http_base: None,
             ws_url: None,
+            ws_token: token.clone(),
             token,
             stateless: args.protocol == Protocol::Stateless,
             exclusive: true,
@@ -204,6 +253,10 @@ impl Target {
             target.http_base.get_or_insert_with(|| format!("http://{http}"));
             target.ws_url.get_or_insert_with(|| format!("ws://{ws}/"));
             target.http_bases.push(format!("http://{http}"));
+            if target.ws_token.is_none() {
+                // The first server's own token (its data directory's file): the sessions dial its WebSocket.
+                target.ws_token = Some(token_file(data_dir.path())?);
+            }
             target.daemons.push((child, stdout));
             target._data_dirs.push(data_dir);
         }
@@ -226,7 +279,9 @@ impl Target {
                     .map_or(self.http(), String::as_str);
                 Session::Http(HttpSession::connect(base, token, name, self.stateless).await?)
             }
-            Transport::Ws => Session::Ws(WsSession::connect(self.ws_url.as_deref().unwrap_or_default(), token).await?),
+            Transport::Ws => Session::Ws(
+                WsSession::connect(self.ws_url.as_deref().unwrap_or_default(), self.ws_token.as_deref()).await?,
+            ),
             Transport::Stdio => {
                 let launch = self.stdio.as_ref().context("no stdio launch settings")?;
                 Session::Stdio(StdioSession::start(launch, name).await?)

@@ -1,6 +1,7 @@
 //! The shim's one connection to the daemon: connects and says `hello`, routes every incoming frame by its
 //! `request_id` through the correlation table, and reconnects with backoff (resuming the session) when it drops.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,10 +31,54 @@ const MAX_FRAME: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub url: String,
-    pub token: Option<String>,
+    pub token: TokenSource,
     pub starter: Option<DaemonStarter>,
     /// How long a new call waits for a (re)connection before failing.
     pub connect_wait: Duration,
+}
+
+/// Where the `hello` token comes from.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// `EXAI_WS_TOKEN`.
+    Set(String),
+    /// The daemon's token file in this data directory (`exai_core::ws_token`), read at every attempt: a daemon
+    /// the shim starts creates it before it listens.
+    File(PathBuf),
+}
+
+impl TokenSource {
+    fn resolve(&self) -> Result<String, Failure> {
+        let fatal = |reason: String| Failure {
+            reason,
+            refused: false,
+            fatal: true,
+        };
+        match self {
+            Self::Set(token) => Ok(token.clone()),
+            Self::File(dir) => match exai_core::ws_token::read(dir) {
+                Ok(Some(token)) => Ok(token.expose().to_owned()),
+                Ok(None) => Err(fatal(format!(
+                    "no WebSocket token: {} does not exist (run the shim as the daemon's user with its data \
+                     directory, or set EXAI_WS_TOKEN to the daemon's token)",
+                    exai_core::ws_token::path(dir).display()
+                ))),
+                Err(e) => Err(fatal(e.to_string())),
+            },
+        }
+    }
+
+    /// What to tell the user when the daemon refuses the token.
+    fn refused(&self) -> String {
+        match self {
+            Self::Set(_) => "the daemon refused the token (set EXAI_WS_TOKEN to the daemon's token)".to_owned(),
+            Self::File(dir) => format!(
+                "the daemon refused the token from {} (a daemon with another data directory or its own \
+                 EXAI_WS_TOKEN? set EXAI_WS_TOKEN to its token)",
+                exai_core::ws_token::path(dir).display()
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -279,7 +324,8 @@ impl Daemon {
                         fatal: false,
                     }
                 })?;
-            let hello = frames::hello(settings.token.as_deref(), session);
+            let token = settings.token.resolve()?;
+            let hello = frames::hello(Some(&token), session);
             ws.send(Message::text(hello)).await.map_err(Failure::from_ws)?;
             loop {
                 let Some(msg) = ws.next().await else {
@@ -315,7 +361,7 @@ impl Daemon {
                         let error = error.unwrap_or_else(|| "refused".into());
                         let fatal = error == "unauthorized";
                         let reason = match fatal {
-                            true => "the daemon refused the token (set EXAI_WS_TOKEN to the daemon's token)".into(),
+                            true => settings.token.refused(),
                             false => format!("the daemon refused the connection: {error}"),
                         };
                         return Err(Failure {

@@ -8,6 +8,6 @@ mod frames;
 mod handler;
 mod spawn;
 
-pub use conn::{Daemon, Settings};
+pub use conn::{Daemon, Settings, TokenSource};
 pub use handler::ShimHandler;
 pub use spawn::{DaemonStarter, host_port};

@@ -2,7 +2,6 @@
 //! stream (`/dashboard/stream`, server-sent events), all behind `EXAI_HTTP_TOKEN` when it is set.
 //!
 //! - `assets`: `index.html`, `app.js` and `style.css`, embedded with `include_str!` (nothing is fetched at run time).
-//! - `guard`: `Host` and `Origin` checked against the same allow-lists as `/mcp`.
 //! - `auth`: the bearer header or the dashboard cookie; `GET /dashboard?token=...` sets the cookie.
 //! - `params`: the `window`, `limit` and filter parameters, with errors naming what is allowed.
 //! - `scrape`: the recorder's own samples (tool-call counters, open connections, sessions), as `/metrics` shows them.
@@ -17,7 +16,6 @@ mod assets;
 mod auth;
 mod cpu;
 mod error;
-mod guard;
 mod params;
 mod scrape;
 mod snapshot;
@@ -31,6 +29,7 @@ use axum::routing::{any, get, post};
 use exai_core::app::App;
 use tokio_util::sync::CancellationToken;
 
+use crate::origin::{self, AllowLists};
 use crate::prometheus::Exporter;
 
 /// What every dashboard handler shares.
@@ -43,8 +42,10 @@ pub struct Dashboard {
     pub streams: stream::StreamCount,
 }
 
-/// The dashboard's routes, guarded by `EXAI_HTTP_TOKEN` when it is set.
+/// The dashboard's routes, guarded by `EXAI_HTTP_TOKEN` when it is set and by the `Host` / `Origin` allow-lists
+/// (`crate::origin`).
 pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) -> Router {
+    let lists = Arc::new(AllowLists::from_config(&app.config.http));
     let state = Arc::new(Dashboard {
         app,
         exporter,
@@ -65,6 +66,6 @@ pub fn router(app: Arc<App>, exporter: Exporter, shutdown: CancellationToken) ->
         .route("/dashboard/stream", get(stream::open))
         .route("/dashboard/{*rest}", any(error::not_found))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::require))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), guard::require))
+        .route_layer(middleware::from_fn_with_state(lists, origin::require))
         .with_state(state)
 }

@@ -25,9 +25,11 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    /// Counts and logs a failed store operation; the session carries on with what it has in memory.
+    /// Counts and logs a failed store operation (naming the session, or replica, by its tag only); the session
+    /// carries on with what it has in memory.
     pub(super) fn failed(&self, op: &'static str, session: &str, e: &dyn std::fmt::Display) {
         metrics::counter!("exai_ws_store_failures_total", "op" => op).increment(1);
+        let session = shared::tag(session);
         tracing::warn!(%session, op, error = %e, "websocket session store operation failed");
     }
 
@@ -53,10 +55,12 @@ impl Ctx {
         }
     }
 
-    /// Says in the store that this replica holds session `id`, for the grace period past the next refresh.
-    pub(super) async fn claim(&self, id: &str) {
+    /// Says in the store that this replica holds session `id` of `owner`, for the grace period past the next
+    /// refresh.
+    pub(super) async fn claim(&self, id: &str, owner: &str) {
         let body = Holder {
             replica: self.replica.clone(),
+            owner: Some(owner.to_owned()),
         }
         .encode();
         let lapse = self.grace + 2 * shared::REFRESH;

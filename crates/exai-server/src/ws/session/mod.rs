@@ -75,7 +75,11 @@ pub(super) struct Sessions {
 }
 
 pub(super) struct Session {
+    /// The resume credential: sent to its client only, never logged or recorded (see [`Session::tag`]).
     pub id: String,
+    /// Who opened it: a hash of the token its client authenticated with ([`shared::owner`]); only a client
+    /// presenting the same token resumes it.
+    owner: String,
     ctx: Arc<Ctx>,
     state: Mutex<State>,
     /// Cancelled when the session ends (grace expired, shutdown): stops every call it still runs.
@@ -181,9 +185,10 @@ impl Sessions {
         lock(&self.map).len()
     }
 
-    fn new_session(&self, id: String) -> Arc<Session> {
+    fn new_session(&self, id: String, owner: &str) -> Arc<Session> {
         Arc::new(Session {
             id,
+            owner: owner.to_owned(),
             ctx: Arc::clone(&self.ctx),
             state: Mutex::default(),
             ended: self.shutdown.child_token(),
@@ -197,18 +202,26 @@ impl Sessions {
     /// Gives connection `conn` a session: the one named `requested` if it is alive here or held by another replica
     /// (taking it over from any other connection of this replica, which is told through its `kick` token), else a
     /// new one. Queues the `hello_ack` and then every kept frame on `tx` before any other frame can reach it.
-    /// `Err` when the session cap is reached.
-    pub(super) async fn attach(self: &Arc<Self>, requested: Option<&str>, conn: Conn) -> Result<Arc<Session>, String> {
+    /// A session opened by another `owner` (a client that authenticated with another token) is left alone: the
+    /// client gets a new session, as for an unknown id. `Err` when the session cap is reached.
+    pub(super) async fn attach(
+        self: &Arc<Self>,
+        requested: Option<&str>,
+        owner: &str,
+        conn: Conn,
+    ) -> Result<Arc<Session>, String> {
         let Some(id) = requested else {
-            return self.create(conn).await;
+            return self.create(owner, conn).await;
         };
         let local = lock(&self.map).get(id).cloned();
-        let elsewhere = self
-            .ctx
-            .holder(id)
-            .await
-            .map(|h| h.replica)
-            .filter(|r| *r != self.ctx.replica);
+        let holder = self.ctx.holder(id).await;
+        let foreign = local.as_ref().is_some_and(|s| s.owner != owner)
+            || holder.as_ref().is_some_and(|h| h.owner.as_deref() != Some(owner));
+        if foreign {
+            tracing::info!(session = %shared::tag(id), "websocket resume with another token than the session's; a new session instead");
+            return self.create(owner, conn).await;
+        }
+        let elsewhere = holder.map(|h| h.replica).filter(|r| *r != self.ctx.replica);
         let stopped = match &elsewhere {
             Some(replica) => !self.ctx.alive(replica).await,
             None => false,
@@ -218,7 +231,7 @@ impl Sessions {
             if let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, id).await {
                 self.ctx.failed("release", id, &e);
             }
-            return self.create(conn).await;
+            return self.create(owner, conn).await;
         }
         let session = match local {
             Some(session) => session,
@@ -227,12 +240,12 @@ impl Sessions {
                 let mut map = lock(&self.map);
                 let session = Arc::clone(
                     map.entry(id.to_owned())
-                        .or_insert_with(|| self.new_session(id.to_owned())),
+                        .or_insert_with(|| self.new_session(id.to_owned(), owner)),
                 );
                 Self::count(&map);
                 session
             }
-            None => return self.create(conn).await,
+            None => return self.create(owner, conn).await,
         };
         let from = elsewhere.clone().filter(|_| !stopped);
         if let Some(from) = session.resume(from, conn).await {
@@ -245,9 +258,9 @@ impl Sessions {
         Ok(session)
     }
 
-    /// A new session for connection `conn`, said to be held here. At the cap, a disconnected session that never
-    /// ran a call (it holds nothing) makes room.
-    async fn create(self: &Arc<Self>, conn: Conn) -> Result<Arc<Session>, String> {
+    /// A new session of `owner` for connection `conn`, said to be held here. At the cap, a disconnected session
+    /// that never ran a call (it holds nothing) makes room.
+    async fn create(self: &Arc<Self>, owner: &str, conn: Conn) -> Result<Arc<Session>, String> {
         let (session, evicted) = {
             let mut map = lock(&self.map);
             let mut evicted = None;
@@ -266,7 +279,7 @@ impl Sessions {
                     }
                 }
             }
-            let session = self.new_session(uuid::Uuid::new_v4().to_string());
+            let session = self.new_session(uuid::Uuid::new_v4().to_string(), owner);
             map.insert(session.id.clone(), Arc::clone(&session));
             let _ = conn.tx.force(Out::live(frames::hello_ack(&session.id, false, 0)));
             {
@@ -284,7 +297,7 @@ impl Sessions {
         if let Some(old) = evicted {
             self.end(old, "EXAI_WS_MAX_SESSIONS reached");
         }
-        self.ctx.claim(&session.id).await;
+        self.ctx.claim(&session.id, &session.owner).await;
         Ok(session)
     }
 
@@ -305,7 +318,7 @@ impl Sessions {
     /// Ends a disconnected session before its grace period is over (already out of the map): its calls are
     /// cancelled and its holder record goes.
     fn end(self: &Arc<Self>, session: Arc<Session>, why: &'static str) {
-        tracing::info!(session = %session.id, why, "websocket session ended early");
+        tracing::info!(session = %session.tag(), why, "websocket session ended early");
         metrics::counter!("exai_ws_sessions_evicted_total").increment(1);
         session.ended.cancel();
         let sessions = Arc::clone(self);
@@ -413,11 +426,11 @@ impl Sessions {
                 };
                 let Some(calls) = calls else { return };
                 if let Some(holder) = elsewhere {
-                    tracing::info!(session = %session.id, replica = %holder.replica, calls,
+                    tracing::info!(session = %session.tag(), replica = %holder.replica, calls,
                         "websocket session moved to another replica; its calls finish here");
                     moved = true;
                 } else {
-                    tracing::info!(session = %session.id, calls, "websocket session expired");
+                    tracing::info!(session = %session.tag(), calls, "websocket session expired");
                     if holder.is_some()
                         && let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, &session.id).await
                     {
@@ -436,9 +449,17 @@ impl Sessions {
 
 impl Session {
     /// The key of this session's concurrency limit (`EXAI_WS_SESSION_MAX_INFLIGHT`), stable across reconnects on
-    /// one replica (the limit is per replica: calls still running on another replica do not count here).
+    /// one replica (the limit is per replica: calls still running on another replica do not count here). Also what
+    /// the call records name as its session (`tool_executions`, the dashboard), so it holds the [`Session::tag`],
+    /// never the id: two live sessions sharing a tag (odds about 1 in 2^32 per pair) would share the limit.
     pub(super) fn limit_key(&self) -> String {
-        format!("ws session {}", self.id)
+        format!("ws session {}", self.tag())
+    }
+
+    /// What logs and records show of the session: the first 8 characters of its id (a UUID), enough to match
+    /// a client's own id, far too few to resume it.
+    pub(super) fn tag(&self) -> &str {
+        shared::tag(&self.id)
     }
 
     /// Attaches connection `conn` (closing any other connection of this session here): queues the `hello_ack`,
@@ -504,9 +525,9 @@ impl Session {
             start
         };
         if let Some(from) = &from {
-            tracing::info!(session = %self.id, %from, "websocket session resumed from another replica");
+            tracing::info!(session = %self.tag(), %from, "websocket session resumed from another replica");
         }
-        self.ctx.claim(&self.id).await;
+        self.ctx.claim(&self.id, &self.owner).await;
         for name in orphans {
             self.unkeep(&name).await;
         }
@@ -523,7 +544,7 @@ impl Session {
                 break;
             };
             bytes -= text.len();
-            tracing::warn!(session = %self.id, frame = %name,
+            tracing::warn!(session = %self.tag(), frame = %name,
                 "too many kept frames to deliver (EXAI_WS_MAX_QUEUED_FRAMES / _BYTES); dropped the oldest");
         }
     }
@@ -576,7 +597,7 @@ impl Session {
                 break;
             };
             bytes -= dropped.text.len();
-            tracing::warn!(session = %self.id, frame = %dropped.name,
+            tracing::warn!(session = %self.tag(), frame = %dropped.name,
                 "too many kept frames in memory (EXAI_WS_MAX_QUEUED_FRAMES / _BYTES); dropped the oldest");
         }
         state.pending.push_back(Kept {
@@ -672,7 +693,7 @@ impl Session {
             Ok(marks) => {
                 for mark in marks {
                     let found = self.cancel_call(&mark.name);
-                    tracing::debug!(session = %self.id, request_id = %mark.name, found, "cancel from another replica");
+                    tracing::debug!(session = %self.tag(), request_id = %mark.name, found, "cancel from another replica");
                 }
             }
             Err(e) => self.ctx.failed("take_cancels", &self.id, &e),

@@ -83,7 +83,7 @@ impl Sessions {
 
     /// Ends a session whose calls died with replica `from`.
     pub(super) async fn lose(&self, session: &Arc<Session>, from: &str) {
-        tracing::warn!(session = %session.id, replica = %from,
+        tracing::warn!(session = %session.tag(), replica = %from,
             "the replica running calls of a resumed websocket session stopped; ending the session");
         {
             let mut map = lock(&self.map);
@@ -119,13 +119,13 @@ impl Sessions {
             for session in attached {
                 match self.ctx.holder(&session.id).await {
                     Some(holder) if holder.replica != self.ctx.replica => {
-                        tracing::info!(session = %session.id, replica = %holder.replica,
+                        tracing::info!(session = %session.tag(), replica = %holder.replica,
                             "websocket session resumed on another replica; closing its connection here");
                         if let Some(conn) = &lock(&session.state).conn {
                             conn.kick.cancel();
                         }
                     }
-                    _ => self.ctx.claim(&session.id).await,
+                    _ => self.ctx.claim(&session.id, &session.owner).await,
                 }
             }
         }

@@ -4,6 +4,9 @@ use super::*;
 use crate::ws::outbox::{self, Inbox};
 use exai_store::SqliteStore;
 
+/// The owner every session of these tests has (one token), unless a test says otherwise.
+const OWNER: &str = "owner-of-the-token";
+
 /// A queue with room for everything these tests send.
 fn queue() -> (Outbox, Inbox) {
     outbox::outbox(CAPS)
@@ -15,11 +18,15 @@ const CAPS: Caps = Caps {
 };
 
 fn conn(id: u64, tx: Outbox) -> Conn {
+    conn_kicked(id, tx, CancellationToken::new())
+}
+
+fn conn_kicked(id: u64, tx: Outbox, kick: CancellationToken) -> Conn {
     Conn {
         id,
         client: [127, 0, 0, 1].into(),
         tx,
-        kick: CancellationToken::new(),
+        kick,
     }
 }
 
@@ -92,10 +99,10 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     let store = store(&dir).await;
     let sessions = sessions(1, Duration::from_secs(60), &store);
     let (tx, mut rx) = queue();
-    let s = sessions.attach(None, conn(1, tx)).await.unwrap();
+    let s = sessions.attach(None, OWNER, conn(1, tx)).await.unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
     let (tx2, _rx2) = queue();
-    let refused = sessions.attach(None, conn(2, tx2)).await.err().unwrap();
+    let refused = sessions.attach(None, OWNER, conn(2, tx2)).await.err().unwrap();
     assert!(refused.contains("EXAI_WS_MAX_SESSIONS"), "{refused}");
     drop(rx);
     sessions.detach(&s, 1);
@@ -104,7 +111,7 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     s.deliver("result".into(), Kind::Final);
     // The resume may come while the store writes are under way: each frame still arrives exactly once.
     let (tx, mut rx) = queue();
-    let again = sessions.attach(Some(&s.id), conn(3, tx)).await.unwrap();
+    let again = sessions.attach(Some(&s.id), OWNER, conn(3, tx)).await.unwrap();
     assert_eq!(again.id, s.id);
     let got = texts(&mut rx);
     assert!(
@@ -128,7 +135,7 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
     let store = store(&dir).await;
     let sessions = sessions(4, Duration::from_secs(1), &store);
     let (tx, _rx) = queue();
-    let s = sessions.attach(None, conn(1, tx)).await.unwrap();
+    let s = sessions.attach(None, OWNER, conn(1, tx)).await.unwrap();
     assert!(
         store
             .shared(shared::SESSION_SCOPE, &s.id, now_ms())
@@ -148,7 +155,7 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
         None
     );
     let (tx, mut rx) = queue();
-    sessions.attach(Some(&s.id), conn(2, tx)).await.unwrap();
+    sessions.attach(Some(&s.id), OWNER, conn(2, tx)).await.unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
 }
 
@@ -160,7 +167,7 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     let b = sessions(4, Duration::from_secs(1), &store);
     alive(&a).await;
     let (tx, rx) = queue();
-    let s = a.attach(None, conn(1, tx)).await.unwrap();
+    let s = a.attach(None, OWNER, conn(1, tx)).await.unwrap();
     let running = s.begin_call("\"late\"").unwrap();
     let cancelled = s.begin_call("\"stop\"").unwrap();
     drop(rx);
@@ -170,7 +177,7 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     stored(&store, &s.id, 2).await;
 
     let (tx, mut rx) = queue();
-    let moved = b.attach(Some(&s.id), conn(1, tx)).await.unwrap();
+    let moved = b.attach(Some(&s.id), OWNER, conn(1, tx)).await.unwrap();
     assert_eq!(moved.id, s.id);
     let got = texts(&mut rx);
     assert!(
@@ -224,7 +231,7 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     let b = sessions(4, Duration::from_secs(30), &store);
     alive(&a).await;
     let (tx, rx) = queue();
-    let s = a.attach(None, conn(1, tx)).await.unwrap();
+    let s = a.attach(None, OWNER, conn(1, tx)).await.unwrap();
     drop(rx);
     a.detach(&s, 1);
     s.deliver("result".into(), Kind::Final);
@@ -232,7 +239,7 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     stop_a.cancel();
     stopped(&a).await;
     let (tx, mut rx) = queue();
-    let moved = b.attach(Some(&s.id), conn(1, tx)).await.unwrap();
+    let moved = b.attach(Some(&s.id), OWNER, conn(1, tx)).await.unwrap();
     assert_eq!(moved.id, s.id);
     let mut got = Vec::new();
     while let Ok(out) = rx.try_recv() {
@@ -248,7 +255,7 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     );
     assert_eq!(&got[1..], ["result", "4006"]);
     let (tx, mut rx) = queue();
-    let fresh = b.attach(Some(&s.id), conn(2, tx)).await.unwrap();
+    let fresh = b.attach(Some(&s.id), OWNER, conn(2, tx)).await.unwrap();
     assert_ne!(fresh.id, s.id);
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
 
@@ -256,15 +263,45 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     let c = sessions(4, Duration::from_secs(30), &store);
     alive(&c).await;
     let (tx, _rx) = queue();
-    let empty = c.attach(None, conn(1, tx)).await.unwrap();
+    let empty = c.attach(None, OWNER, conn(1, tx)).await.unwrap();
     c.shutdown.cancel();
     stopped(&c).await;
     let (tx, mut rx) = queue();
-    let fresh = b.attach(Some(&empty.id), conn(3, tx)).await.unwrap();
+    let fresh = b.attach(Some(&empty.id), OWNER, conn(3, tx)).await.unwrap();
     assert_ne!(fresh.id, empty.id);
     let got = texts(&mut rx);
     assert_eq!(got.len(), 1, "no 4006 dance: {got:?}");
     assert!(got[0].contains("\"resumed\":false"), "{got:?}");
+}
+
+#[tokio::test]
+async fn only_the_token_that_opened_a_session_resumes_it_here_or_on_another_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let a = sessions(4, Duration::from_secs(60), &store);
+    let b = sessions(4, Duration::from_secs(60), &store);
+    alive(&a).await;
+    let (mine, theirs) = (shared::owner("token A"), shared::owner("token B"));
+    // The victim stays attached: a session taken over would cancel its `kick`.
+    let kick = CancellationToken::new();
+    let (tx, _victim) = queue();
+    let s = a.attach(None, &mine, conn_kicked(1, tx, kick.clone())).await.unwrap();
+
+    for (replica, conn) in [(&a, 2), (&b, 3)] {
+        let (tx, mut rx) = queue();
+        let other = replica
+            .attach(Some(&s.id), &theirs, conn_kicked(conn, tx, CancellationToken::new()))
+            .await
+            .unwrap();
+        assert_ne!(other.id, s.id, "another token gets a session of its own");
+        assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
+    }
+    assert!(!kick.is_cancelled(), "the session's own connection was not taken over");
+
+    let (tx, mut rx) = queue();
+    let same = b.attach(Some(&s.id), &mine, conn(4, tx)).await.unwrap();
+    assert_eq!(same.id, s.id, "the same token resumes it, on another replica too");
+    assert!(texts(&mut rx)[0].contains("\"resumed\":true"));
 }
 
 #[tokio::test]
@@ -287,7 +324,7 @@ async fn a_client_keeps_few_disconnected_sessions_and_empty_ones_make_room_at_th
     let mut gone = Vec::new();
     for id in 0..3 {
         let (tx, _rx) = queue();
-        let s = sessions.attach(None, conn(id, tx)).await.unwrap();
+        let s = sessions.attach(None, OWNER, conn(id, tx)).await.unwrap();
         sessions.detach(&s, id);
         gone.push(s);
     }
@@ -303,17 +340,17 @@ async fn a_client_keeps_few_disconnected_sessions_and_empty_ones_make_room_at_th
         ..conn(id, tx)
     };
     let (tx, _a) = queue();
-    sessions.attach(None, other(10, tx)).await.unwrap();
+    sessions.attach(None, OWNER, other(10, tx)).await.unwrap();
     gone[2].begin_call("\"x\"").unwrap();
     let (tx, _b) = queue();
-    sessions.attach(None, other(11, tx)).await.unwrap();
+    sessions.attach(None, OWNER, other(11, tx)).await.unwrap();
     assert!(
         gone[1].ended.is_cancelled(),
         "at the cap, a disconnected session that never ran a call made room"
     );
     assert!(!gone[2].ended.is_cancelled());
     let (tx, _c) = queue();
-    let refused = sessions.attach(None, other(12, tx)).await.err().unwrap();
+    let refused = sessions.attach(None, OWNER, other(12, tx)).await.err().unwrap();
     assert!(
         refused.contains("EXAI_WS_MAX_SESSIONS"),
         "one that ran a call is kept: {refused}"

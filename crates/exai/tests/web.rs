@@ -1,0 +1,473 @@
+//! What a web page (or anyone without the owner's secret) can no longer do to the daemon, tried over real sockets
+//! with real headers: open a WebSocket from a foreign `Origin` or `Host` (either protocol), read `/metrics` or
+//! reset circuits through a rebound name, connect without the token, serve off loopback without a token, or take
+//! over a WebSocket session with an id read from the dashboard or opened under another token.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::replicas::{database_url, fresh_schema};
+use crate::support::{Daemon, std_command};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens the daemon's WebSocket with `headers` on the upgrade request: the socket, or the HTTP status and body of
+/// a refused upgrade.
+async fn open(d: &Daemon, headers: &[(&str, &str)]) -> Result<Socket, (u16, String)> {
+    let mut request = d.ws_url().into_client_request().unwrap();
+    for (name, value) in headers {
+        let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().unwrap();
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(WsError::Http(response)) => {
+            let body = response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+            Err((response.status().as_u16(), body.unwrap_or_default()))
+        }
+        Err(e) => panic!("websocket connect failed: {e}"),
+    }
+}
+
+/// The next JSON frame, or the close code and reason.
+async fn next(socket: &mut Socket) -> Result<Value, (u16, String)> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a frame within 15 s");
+        match message {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(text.as_str()).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map_or((1005, String::new()), |f| (f.code.into(), f.reason.to_string())));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err((1006, e.to_string())),
+            None => return Err((1006, "stream ended".into())),
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket.send(Message::text(frame.to_string())).await.unwrap();
+}
+
+/// Says `hello` on a fresh connection; returns the socket and the `hello_ack`.
+async fn hello(d: &Daemon, frame: Value) -> (Socket, Value) {
+    let mut socket = open(d, &[]).await.expect("upgrade");
+    send(&mut socket, frame).await;
+    let ack = next(&mut socket).await.expect("a hello_ack");
+    (socket, ack)
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+        "capabilities": {}, "clientInfo": {"name": "web", "version": "1"}}})
+}
+
+#[tokio::test]
+async fn websocket_upgrades_from_a_foreign_origin_or_host_are_refused_for_both_protocols() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let bearer = format!("Bearer {}", d.ws_token);
+    let port = d.ws_addr.port();
+    let evil_host = format!("evil.example:{port}");
+    // Each protocol with its own valid credentials: the refusal comes first, from the headers alone.
+    let protocols = [
+        ("daemon protocol", vec![]),
+        ("MCP JSON-RPC", vec![("authorization", bearer.as_str())]),
+    ];
+    for (protocol, credentials) in &protocols {
+        let foreign: [(&str, Vec<(&str, &str)>); 3] = [
+            ("a foreign Origin", vec![("origin", "http://evil.example")]),
+            ("a foreign Host", vec![("host", evil_host.as_str())]),
+            ("a null Origin", vec![("origin", "null")]),
+        ];
+        for (what, headers) in foreign {
+            let all: Vec<(&str, &str)> = headers.iter().chain(credentials).copied().collect();
+            let (status, body) = match open(&d, &all).await {
+                Ok(_) => panic!("{protocol}: an upgrade with {what} was accepted"),
+                Err(refused) => refused,
+            };
+            assert_eq!(status, 403, "{protocol}, {what}: {body}");
+            assert!(body.contains("EXAI_HTTP_ALLOWED_"), "{protocol}, {what}: {body}");
+        }
+    }
+
+    // The daemon's own origin (a page it serves) and a client sending no Origin pass; each protocol then works.
+    let same_origin = format!("http://127.0.0.1:{port}");
+    let mut socket = open(&d, &[("origin", same_origin.as_str())])
+        .await
+        .expect("same origin");
+    send(&mut socket, json!({"op": "hello", "token": d.ws_token})).await;
+    let ack = next(&mut socket).await.unwrap();
+    assert_eq!(ack["ok"], true, "{ack}");
+    let mut socket = open(&d, &[("authorization", bearer.as_str())])
+        .await
+        .expect("no Origin");
+    send(&mut socket, initialize()).await;
+    let init = next(&mut socket).await.unwrap();
+    assert_eq!(init["result"]["serverInfo"]["name"], "exai", "{init}");
+}
+
+#[tokio::test]
+async fn metrics_and_admin_refuse_a_foreign_host_or_origin() {
+    crate::support::crypto();
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let c = reqwest::Client::new();
+    let evil_host = format!("evil.example:{}", d.addr.port());
+    let same_origin = format!("http://127.0.0.1:{}", d.addr.port());
+    for (method, path) in [("GET", "/metrics"), ("POST", "/admin/reset-circuits")] {
+        let request = |headers: &[(&str, &str)]| {
+            let mut r = c.request(method.parse().unwrap(), d.url(path));
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.send()
+        };
+        for headers in [
+            vec![("host", evil_host.as_str())],
+            vec![("origin", "http://evil.example")],
+            vec![("host", evil_host.as_str()), ("origin", "http://evil.example")],
+        ] {
+            let resp = request(&headers).await.unwrap();
+            assert_eq!(resp.status(), 403, "{method} {path} with {headers:?}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "forbidden", "{body}");
+        }
+        let resp = request(&[("origin", same_origin.as_str())]).await.unwrap();
+        assert_eq!(resp.status(), 200, "{method} {path} from the daemon's own origin");
+        assert_eq!(
+            request(&[]).await.unwrap().status(),
+            200,
+            "{method} {path} with no Origin"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_ws_token_set_the_daemon_makes_a_private_token_and_requires_it() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let file = d.data_dir().join("ws-token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mode = std::fs::metadata(&file).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the owner reads the token file");
+    }
+    assert_eq!(d.ws_token.len(), 64, "32 random bytes as hex");
+    assert!(d.ws_token.chars().all(|c| c.is_ascii_hexdigit()));
+
+    // No token, an empty one, a wrong one: refused with 4003 (a page cannot read the file to learn it).
+    for frame in [
+        json!({"op": "hello"}),
+        json!({"op": "hello", "token": ""}),
+        json!({"op": "hello", "token": "guess"}),
+    ] {
+        let (mut socket, ack) = hello(&d, frame.clone()).await;
+        assert_eq!(
+            (&ack["ok"], &ack["error"]),
+            (&json!(false), &json!("unauthorized")),
+            "{frame}: {ack}"
+        );
+        assert_eq!(next(&mut socket).await.unwrap_err().0, 4003, "{frame}");
+    }
+    let mut socket = open(&d, &[]).await.unwrap();
+    send(&mut socket, initialize()).await;
+    assert_eq!(
+        next(&mut socket).await.unwrap_err().0,
+        4003,
+        "JSON-RPC without the token"
+    );
+    let wrong = open(&d, &[("authorization", "Bearer guess")]).await;
+    let mut socket = wrong.unwrap();
+    send(&mut socket, initialize()).await;
+    assert_eq!(
+        next(&mut socket).await.unwrap_err().0,
+        4003,
+        "JSON-RPC with a wrong token"
+    );
+
+    let (_, ack) = hello(&d, json!({"op": "hello", "token": d.ws_token})).await;
+    assert_eq!(ack["ok"], true, "the file's token opens a session: {ack}");
+}
+
+#[tokio::test]
+async fn a_token_file_other_users_can_read_stops_the_daemon_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ws-token");
+    std::fs::write(&file, "0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = std_command(&[])
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ws-token") && stderr.contains("other users") && stderr.contains("EXAI_WS_TOKEN"),
+        "{stderr}"
+    );
+}
+
+/// `exai serve` on `0.0.0.0` with `envs` and `args`; kills it once it printed its first line (or exited).
+async fn serve_everywhere(envs: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = crate::support::command(envs);
+    cmd.args(["serve", "--host", "0.0.0.0", "--port", "0", "--data-dir"])
+        .arg(dir.path())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut first);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap()
+        .unwrap();
+    let status = match first.is_empty() {
+        true => child.wait().await.unwrap().code(),
+        false => {
+            // Started: give the start-up warning a moment to reach stderr, then stop it.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+            None
+        }
+    };
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr)
+        .await
+        .unwrap();
+    (status, first, stderr)
+}
+
+#[tokio::test]
+async fn serving_off_loopback_needs_a_token_or_the_explicit_opt_out() {
+    let (status, out, err) = serve_everywhere(&[], &[]).await;
+    assert_eq!(status, Some(1), "refused: {out}{err}");
+    assert!(err.contains("EXAI_HTTP_TOKEN") && err.contains("0.0.0.0"), "{err}");
+    assert!(
+        err.contains("--insecure-no-auth"),
+        "the refusal names the opt-out: {err}"
+    );
+
+    // HTTP guarded, the WebSocket daemon too open: its variable is named (the token file does not count).
+    let ws_everywhere = [("EXAI_HTTP_TOKEN", "h"), ("EXAI_WS_HOST", "0.0.0.0")];
+    let (status, _, err) = serve_everywhere(&ws_everywhere, &[]).await;
+    assert_eq!(status, Some(1), "{err}");
+    assert!(
+        err.contains("EXAI_WS_TOKEN") && !err.contains("without EXAI_HTTP_TOKEN"),
+        "{err}"
+    );
+
+    let (status, out, _) = serve_everywhere(&[("EXAI_HTTP_TOKEN", "h")], &[]).await;
+    assert_eq!(status, None, "a token is enough to start: {out}");
+    assert!(out.contains("listening on http://0.0.0.0:"), "{out}");
+
+    for (envs, args) in [
+        (vec![], vec!["--insecure-no-auth"]),
+        (vec![("EXAI_INSECURE_NO_AUTH", "true")], vec![]),
+    ] {
+        let (status, out, err) = serve_everywhere(&envs, &args).await;
+        assert_eq!(status, None, "the opt-out starts it: {out}{err}");
+        assert!(out.contains("listening on http://0.0.0.0:"), "{out}");
+        assert!(
+            err.contains("WARN") && err.contains("EXAI_INSECURE_NO_AUTH") && err.contains("0.0.0.0"),
+            "a warning at start: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_metrics_and_logs_never_show_a_resumable_session_id() {
+    crate::support::crypto();
+    let envs = [(
+        "EXAI_LOG_LEVEL",
+        "debug,rmcp=warn,sqlx=warn,hyper=warn,tungstenite=warn",
+    )];
+    let (d, logs) = Daemon::start_logged(&envs, &["--sim"]).await;
+    let (mut victim, ack) = hello(&d, json!({"op": "hello", "token": d.ws_token})).await;
+    let id = ack["session_id"].as_str().unwrap().to_owned();
+    send(
+        &mut victim,
+        json!({"op": "call_tool", "request_id": "r1", "name": "version", "arguments": {}}),
+    )
+    .await;
+    loop {
+        let f = next(&mut victim).await.unwrap();
+        if f["op"] == "call_tool_res" {
+            break;
+        }
+    }
+    let c = reqwest::Client::new();
+    let mut calls = Value::Null;
+    for _ in 0..100 {
+        calls = c
+            .get(d.url("/dashboard/api/calls"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if calls.to_string().contains("ws session") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shown = calls.to_string();
+    assert!(
+        shown.contains(&format!("ws session {}", &id[..8])),
+        "the call is shown under a short tag: {shown}"
+    );
+    assert!(
+        !shown.contains(&id),
+        "the dashboard shows the whole session id: {shown}"
+    );
+    let metrics = c.get(d.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains(&id), "/metrics shows the session id");
+
+    // What the dashboard shows resumes nothing, and the victim keeps its connection.
+    let shown_sessions: Vec<String> = calls["calls"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .filter_map(|c| c["session"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!shown_sessions.is_empty(), "{calls}");
+    for session in shown_sessions {
+        for candidate in [session.clone(), session.trim_start_matches("ws session ").to_owned()] {
+            let (_, ack) = hello(&d, json!({"op": "hello", "token": d.ws_token, "session_id": candidate})).await;
+            assert_eq!(ack["resumed"], false, "{candidate:?} resumed a session: {ack}");
+        }
+    }
+    send(&mut victim, json!({"op": "ping"})).await;
+    assert_eq!(
+        next(&mut victim).await.unwrap()["op"],
+        "pong",
+        "the victim was not taken over"
+    );
+
+    drop(victim);
+    let logged = logs.lock().unwrap().clone();
+    assert!(
+        logged.contains("websocket session attached"),
+        "debug logs were collected: {logged}"
+    );
+    assert!(!logged.contains(&id), "the session id reached the logs: {logged}");
+}
+
+#[tokio::test]
+async fn a_session_opened_under_one_token_is_not_resumed_under_another() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let (url, _cleanup) = fresh_schema(&url, "web_owner").await;
+    let replica = |token: &'static str| {
+        let url = url.clone();
+        async move {
+            let envs = [
+                ("EXAI_DATABASE_URL", url.as_str()),
+                ("EXAI_WS_TOKEN", token),
+                ("EXAI_WS_SESSION_GRACE_SECS", "30"),
+            ];
+            Daemon::start(&envs, &["--sim"]).await
+        }
+    };
+    // Two replicas sharing one store but with different tokens (as after a token change on one of them).
+    let a = replica("token-of-replica-a").await;
+    let b = replica("token-of-replica-b").await;
+    let (socket, ack) = hello(&a, json!({"op": "hello", "token": a.ws_token})).await;
+    let id = ack["session_id"].as_str().unwrap().to_owned();
+    drop(socket);
+
+    let (_, ack) = hello(&b, json!({"op": "hello", "token": b.ws_token, "session_id": id})).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(
+        ack["resumed"], false,
+        "a session of token A resumed under token B: {ack}"
+    );
+    assert_ne!(ack["session_id"], id.as_str());
+
+    let (_, ack) = hello(&a, json!({"op": "hello", "token": a.ws_token, "session_id": id})).await;
+    assert_eq!(ack["resumed"], true, "its own token still resumes it: {ack}");
+    assert_eq!(ack["session_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_loadtest_against_a_running_daemon_reads_its_token_file() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let reports = tempfile::tempdir().unwrap();
+    let (target, ws_url) = (d.url(""), d.ws_url());
+    let run = |data_dir: std::path::PathBuf| {
+        let args = [
+            "loadtest",
+            "--target",
+            target.as_str(),
+            "--ws-url",
+            ws_url.as_str(),
+            "--transport",
+            "ws",
+            "--scenario",
+            "custom",
+            "--sessions",
+            "1",
+            "--calls",
+            "3",
+            "--duration",
+            "20s",
+            "--mix",
+            "status=100",
+            "--quiet",
+            "--report-dir",
+            reports.path().to_str().unwrap(),
+        ];
+        let mut cmd = crate::support::command(&[]);
+        cmd.arg("--data-dir").arg(data_dir).args(args);
+        async move { cmd.output().await.unwrap() }
+    };
+    // As the daemon's user with its data directory: no token to configure.
+    let out = run(d.data_dir().to_owned()).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    // Elsewhere, with no token: a clear error naming what to set.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = run(elsewhere.path().to_owned()).await;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("EXAI_WS_TOKEN") && text.contains("ws-token"), "{text}");
+}
+
+#[tokio::test]
+async fn the_shim_needs_no_configuration_beside_its_daemon_and_says_what_to_set_elsewhere() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let url = format!("ws://{}", d.ws_addr);
+    let mut shim = crate::shim::Shim::start_in(&url, d.data_dir()).await;
+    let (_, reply) = shim.call(1, "version", json!({}), false).await;
+    assert_eq!(reply["result"]["isError"], false, "{reply}");
+    // Another user's (here: another data directory's) shim has no token to present.
+    let mut stranger = crate::shim::Shim::start(&url).await;
+    let (_, reply) = stranger.call(1, "version", json!({}), false).await;
+    let said = reply.to_string();
+    assert!(said.contains("EXAI_WS_TOKEN") && said.contains("ws-token"), "{said}");
+}
