@@ -171,6 +171,11 @@ pub const METRICS: &[Metric] = &[
         "WebSocket connections closed with 4007 because their client did not read what it asked for.",
     ),
     m(
+        "exai_ws_write_timeouts_total",
+        Kind::Counter,
+        "WebSocket connections dropped because one write blocked for EXAI_WS_WRITE_TIMEOUT_SECS (a client with a zero TCP window).",
+    ),
+    m(
         "exai_ws_sessions_evicted_total",
         Kind::Counter,
         "Disconnected WebSocket sessions ended before their grace period, past EXAI_WS_MAX_DETACHED_SESSIONS_PER_CLIENT or to make room at EXAI_WS_MAX_SESSIONS.",

@@ -72,8 +72,11 @@ pub(super) async fn run(
             sent = tokio::time::timeout(write_timeout, sink.send(message)) => match sent {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(format!("websocket write failed: {e}")),
-                Err(_) => Some(format!("websocket write blocked for {} s (EXAI_WS_WRITE_TIMEOUT_SECS)",
-                    write_timeout.as_secs())),
+                Err(_) => {
+                    metrics::counter!("exai_ws_write_timeouts_total").increment(1);
+                    Some(format!("websocket write blocked for {} s (EXAI_WS_WRITE_TIMEOUT_SECS)",
+                        write_timeout.as_secs()))
+                }
             },
             // Stuck on a client that does not read while its queue filled: the frame counts as not delivered.
             () = full.cancelled(), if open => Some("websocket outbound queue full".to_owned()),
