@@ -16,6 +16,7 @@
 //! - [`runtime`]: uptime and in-flight call accounting with RAII guards.
 //! - [`store`]: the [`store::Store`] trait the embedded and shared databases implement.
 //! - [`protocol`]: the MCP protocol revisions exai serves.
+//! - [`private`]: the data directory and its files, for this user only (0700 / 0600).
 //! - [`ws_token`]: the WebSocket daemon's token file (`<data_dir>/ws-token`) when `EXAI_WS_TOKEN` is unset.
 //! - [`provider`]: the [`provider::Provider`] trait: a chat request in, a stream of [`provider::ChatEvent`]s out.
 
@@ -28,6 +29,7 @@ pub mod git;
 pub mod metrics;
 pub mod models;
 pub mod observe;
+pub mod private;
 pub mod protocol;
 pub mod provider;
 pub mod resilience;

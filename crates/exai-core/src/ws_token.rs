@@ -167,23 +167,8 @@ fn open_no_follow(file: &Path) -> std::io::Result<File> {
     File::open(file)
 }
 
-#[cfg(unix)]
 fn create_dir(dir: &Path) -> Result<(), TokenFileError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| TokenFileError::Io {
-            action: "create the directory of",
-            path: path(dir),
-            source: e,
-        })
-}
-
-#[cfg(not(unix))]
-fn create_dir(dir: &Path) -> Result<(), TokenFileError> {
-    std::fs::create_dir_all(dir).map_err(|e| TokenFileError::Io {
+    crate::private::create_dir(dir).map_err(|e| TokenFileError::Io {
         action: "create the directory of",
         path: path(dir),
         source: e,

@@ -13,7 +13,7 @@ const CHUNK: usize = 97;
 fn sse(c: &mut Criterion) {
     let events: usize = STREAM
         .chunks(CHUNK)
-        .scan(SseParser::new(), |p, chunk| Some(p.feed(chunk).len()))
+        .scan(SseParser::new(), |p, chunk| Some(p.feed(chunk).unwrap().len()))
         .sum();
     assert_eq!(events, 8, "the fixture has 7 chunks and [DONE]");
     let mut group = c.benchmark_group("sse");
@@ -22,7 +22,7 @@ fn sse(c: &mut Criterion) {
         b.iter(|| {
             let mut parser = SseParser::new();
             for chunk in black_box(STREAM).chunks(CHUNK) {
-                black_box(parser.feed(chunk));
+                black_box(parser.feed(chunk).unwrap());
             }
         })
     });

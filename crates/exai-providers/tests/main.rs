@@ -530,3 +530,51 @@ async fn finish_reasons_pass_through_except_network_error() {
     }
     sim.shutdown().await;
 }
+
+/// An upstream that answers 200 `text/event-stream` and then sends one line that never ends: the client gives up at
+/// the parser's event limit (`sse::MAX_EVENT_BYTES`) with a `Malformed` error naming it, instead of buffering the
+/// line until the deadline (the upstream offers 8 times the limit and must see the client hang up).
+#[tokio::test]
+async fn an_endless_event_fails_at_the_event_size_limit() {
+    use exai_providers::openai_compat::sse::MAX_EVENT_BYTES;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const OFFERED: usize = 8 * MAX_EVENT_BYTES;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let upstream = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            request.extend_from_slice(&buf[..n]);
+        }
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: ";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let block = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < OFFERED {
+            if socket.write_all(&block).await.is_err() {
+                break;
+            }
+            sent += block.len();
+        }
+        sent
+    });
+    let provider = OpenAiCompatProvider::new(kimi::profile(Some(Secret::new("k")), &base), http());
+    let mut req = request(KIMI, true);
+    req.timeout = Duration::from_secs(60);
+    let events = collect(&provider, req).await;
+    match last_error(&events) {
+        ProviderError::Malformed { message, .. } => {
+            assert!(message.contains(&format!("{MAX_EVENT_BYTES}-byte limit")), "{message}");
+        }
+        other => panic!("expected the event size limit, got {other:?}"),
+    }
+    let sent = upstream.await.unwrap();
+    assert!(
+        sent < OFFERED,
+        "the client read the whole {sent}-byte line instead of hanging up at the limit"
+    );
+}

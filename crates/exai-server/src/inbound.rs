@@ -1,9 +1,12 @@
-//! Decoding of incoming JSON-RPC messages, shared by stdio and HTTP, so every kind of bad input gets the
-//! specific JSON-RPC error the spec prescribes (-32700 parse error, -32600 invalid request, -32602
-//! invalid params) with the request's id when it has one, instead of being dropped.
+//! Decoding of incoming JSON-RPC messages, shared by stdio, HTTP and MCP over the WebSocket, so every kind of bad
+//! input gets the specific JSON-RPC error the spec prescribes (-32700 parse error, -32600 invalid request, -32602
+//! invalid params) with the request's id when it has one, instead of being dropped. The shape limits of
+//! [`json_limits`] are checked before any parsing.
 
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage};
 use serde_json::{Value, json};
+
+use crate::json_limits::{self, Exceeded, TopField};
 
 /// JSON-RPC error codes used here.
 pub const PARSE_ERROR: i64 = -32700;
@@ -54,9 +57,12 @@ impl Rejection {
     }
 }
 
-/// Decodes one message (a stdio line or an HTTP body).
+/// Decodes one message (a stdio line, an HTTP body or a WebSocket frame).
 pub fn decode(bytes: &[u8]) -> Decoded {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Err(exceeded) = json_limits::check(bytes, json_limits::JSON_RPC_ENVELOPE) {
+        return over_limit(bytes, exceeded);
+    }
     let err = match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
         Ok(message) => return standard_method_check(message),
         Err(e) => e,
@@ -77,7 +83,6 @@ pub fn decode(bytes: &[u8]) -> Decoded {
         Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
         _ => Value::Null,
     };
-    let method = object.get("method").and_then(Value::as_str);
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Decoded::Reject(Rejection::new(
             id,
@@ -85,20 +90,99 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             "Invalid Request: `jsonrpc` must be \"2.0\"",
         ));
     }
-    match (method, object.contains_key("id")) {
-        (Some(method), false) => Decoded::Ignore(format!("malformed `{method}` notification: {err}")),
-        (Some(method), true) if id.is_null() => Decoded::Reject(Rejection::new(
-            id,
-            INVALID_REQUEST,
-            format!("Invalid Request: the id of `{method}` must be a string or an integer"),
-        )),
-        (Some(method), true) => Decoded::Reject(Rejection::new(
-            id,
-            INVALID_PARAMS,
-            format!("Invalid params for `{method}`: {err}"),
-        )),
-        (None, _) => Decoded::Reject(Rejection::new(id, INVALID_REQUEST, format!("Invalid Request: {err}"))),
+    let method = match object.get("method") {
+        None => None,
+        Some(Value::String(method)) => Some(method.as_str()),
+        Some(_) => {
+            return Decoded::Reject(Rejection::new(
+                id,
+                INVALID_REQUEST,
+                "Invalid Request: `method` must be a string",
+            ));
+        }
+    };
+    match (method, object.get("id")) {
+        (Some(method), None) => return Decoded::Ignore(format!("malformed `{method}` notification: {err}")),
+        (Some(method), Some(sent)) if !usable_id(sent) => {
+            let message =
+                format!("Invalid Request: the id of `{method}` must be a string or an integer from -2^63 to 2^63-1");
+            return Decoded::Reject(Rejection::new(id, INVALID_REQUEST, message));
+        }
+        _ => {}
     }
+    if let Some(member) = duplicate_member(bytes) {
+        let message = format!("Invalid Request: the member `{member}` appears more than once");
+        return Decoded::Reject(Rejection::new(id, INVALID_REQUEST, message));
+    }
+    let rejection = match method {
+        Some(method) => Rejection::new(id, INVALID_PARAMS, format!("Invalid params for `{method}`: {err}")),
+        None => Rejection::new(id, INVALID_REQUEST, format!("Invalid Request: {err}")),
+    };
+    Decoded::Reject(rejection)
+}
+
+/// Whether rmcp reads `id` as a request id: a string, or an integer that fits an `i64` (`1.0` counts as 1).
+fn usable_id(id: &Value) -> bool {
+    match id {
+        Value::String(_) => true,
+        Value::Number(n) => {
+            n.is_i64()
+                || n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0)
+        }
+        _ => false,
+    }
+}
+
+/// The first member of the outermost object that appears twice (serde_json keeps the last silently, rmcp
+/// refuses the message), so the reply can name it.
+fn duplicate_member(bytes: &[u8]) -> Option<String> {
+    struct Members(Option<String>);
+    impl<'de> serde::Deserialize<'de> for Members {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_map(Members(None))
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for Members {
+        type Value = Members;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut duplicate = None;
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if !seen.insert(key.clone()) && duplicate.is_none() {
+                    duplicate = Some(key);
+                }
+            }
+            Ok(Members(duplicate))
+        }
+    }
+    serde_json::from_slice::<Members>(bytes).ok()?.0
+}
+
+/// The answer to a message past a shape limit, which is never parsed: -32602 naming the limit with the request's
+/// id (-32600 when there is no method), or nothing for a notification.
+fn over_limit(bytes: &[u8], exceeded: Exceeded) -> Decoded {
+    let method = json_limits::top_field(bytes, "method");
+    let id = match json_limits::top_field(bytes, "id") {
+        TopField::Absent if matches!(method, TopField::Scalar(Value::String(_))) => {
+            return Decoded::Ignore(format!("notification {exceeded}"));
+        }
+        TopField::Scalar(id) => id,
+        TopField::Absent | TopField::Other => Value::Null,
+    };
+    let rejection = match method {
+        TopField::Scalar(Value::String(method)) => {
+            Rejection::new(id, INVALID_PARAMS, format!("Invalid params for `{method}`: {exceeded}"))
+        }
+        TopField::Absent | TopField::Scalar(_) | TopField::Other => {
+            Rejection::new(id, INVALID_REQUEST, format!("Invalid Request: {exceeded}"))
+        }
+    };
+    Decoded::Reject(rejection)
 }
 
 /// Methods of both protocol eras. rmcp decodes one of these whose params do not fit its schema as a custom
@@ -154,6 +238,9 @@ fn standard_method_check(message: ClientJsonRpcMessage) -> Decoded {
 }
 
 #[cfg(test)]
+pub(crate) mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -202,6 +289,20 @@ mod tests {
 
         let r = rejection(r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#);
         assert_eq!((r.code, r.id), (INVALID_REQUEST, Value::Null));
+
+        let r = rejection(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#);
+        assert_eq!((r.code, r.id), (INVALID_REQUEST, json!(1.5)));
+        assert!(r.message.contains("must be a string or an integer"), "{}", r.message);
+
+        let r = rejection(r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#);
+        assert_eq!((r.code, r.id), (INVALID_REQUEST, json!(2)));
+        assert!(r.message.contains("`id` appears more than once"), "{}", r.message);
+
+        let r = rejection(r#"{"jsonrpc":"2.0","id":4,"method":5}"#);
+        assert_eq!(
+            (r.code, &*r.message),
+            (INVALID_REQUEST, "Invalid Request: `method` must be a string")
+        );
     }
 
     #[test]

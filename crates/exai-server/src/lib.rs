@@ -4,6 +4,7 @@
 //! - `conformance`: the MCP conformance-suite fixtures served only with `--conformance-fixtures`.
 //! - `catalog`: exai tool specs as MCP `Tool` definitions (shared with `exai tools`).
 //! - `inbound`: decoding of incoming JSON-RPC with the specific error for each bad input.
+//! - `json_limits`: the nesting and item limits of every transport, checked before any parser runs.
 //! - `rescue`: the one place tool errors become MCP results, JSON-RPC errors or HTTP statuses.
 //! - `executions`: every finished tool call written to the `tool_executions` table in the background.
 //! - `prometheus`: the Prometheus recorder behind `GET /metrics`, with buckets from the metrics list.
@@ -27,8 +28,11 @@ mod handler;
 pub mod http;
 mod origin;
 // Public only for `benches/decode.rs`; not part of the crate's API.
+#[cfg(test)]
+mod fuzz_support;
 #[doc(hidden)]
 pub mod inbound;
+pub mod json_limits;
 pub mod prometheus;
 mod rescue;
 mod routes;

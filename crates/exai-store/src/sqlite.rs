@@ -1,5 +1,6 @@
-//! The embedded SQLite store: creates `<data_dir>/exai.db` on first start, applies the migrations in
-//! `migrations/sqlite/`, and sets the pragmas a concurrent server needs (WAL, busy timeout, foreign keys).
+//! The embedded SQLite store: creates `<data_dir>/exai.db` on first start (0600, in a 0700 directory when it makes
+//! one: see `exai_core::private`), applies the migrations in `migrations/sqlite/`, and sets the pragmas a concurrent
+//! server needs (WAL, busy timeout, foreign keys).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -35,8 +36,17 @@ impl SqliteStore {
             location: data_dir.display().to_string(),
             message,
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| open_err(format!("cannot create data directory: {e}")))?;
+        exai_core::private::create_dir(data_dir).map_err(|e| open_err(format!("cannot create data directory: {e}")))?;
         let path = data_dir.join(FILE_NAME);
+        // Conversations are for this user only: the database is created 0600 (SQLite gives its -wal and -shm files
+        // the database's mode), and one left readable by others (an older version's) is made private.
+        exai_core::private::ensure_file(&path).map_err(|e| open_err(format!("cannot create {FILE_NAME}: {e}")))?;
+        for side in ["", "-wal", "-shm"] {
+            let file = data_dir.join(format!("{FILE_NAME}{side}"));
+            if let Err(e) = exai_core::private::restrict(&file) {
+                tracing::warn!(file = %file.display(), error = %e, "cannot make the database file private");
+            }
+        }
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|e| open_err(e.to_string()))?
             .filename(&path)

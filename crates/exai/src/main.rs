@@ -32,6 +32,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = ProcessEnv;
     let file = cli.config.clone().or_else(|| Config::default_file(&env));
+    // `./exai.toml` picked up from the working directory rather than named by `--config` / `EXAI_CONFIG`.
+    let found_in_cwd = (cli.config.is_none() && std::env::var_os("EXAI_CONFIG").is_none())
+        .then(|| file.clone())
+        .flatten();
     let overrides = cli.overrides();
     if let Command::Config {
         command: ConfigCommand::Check,
@@ -73,6 +77,9 @@ fn main() -> ExitCode {
                 sim,
                 ..
             } => {
+                if let Some(found) = &found_in_cwd {
+                    commands::serve::check_found_file(&config, found)?;
+                }
                 commands::serve::run(
                     config,
                     commands::Options {

@@ -52,6 +52,23 @@ fn config_check_reports_every_problem_and_exits_two() {
 }
 
 #[test]
+fn config_check_refuses_durations_past_ten_years_by_name_instead_of_panicking() {
+    let envs = [
+        ("EXAI_REDIS_TIMEOUT_MS", "18446744073709551615"),
+        ("EXAI_WS_IDLE_TIMEOUT_SECS", "18446744073709551615"),
+    ];
+    let (code, out, err) = run(&envs, &["config", "check"]);
+    assert_eq!(code, 2, "{out}{err}");
+    for key in ["EXAI_REDIS_TIMEOUT_MS", "EXAI_WS_IDLE_TIMEOUT_SECS"] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("  - {key} ")))
+            .unwrap_or_default();
+        assert!(line.contains("at most ten years"), "{key}: {out}{err}");
+    }
+}
+
+#[test]
 fn serving_refuses_unknown_tool_names_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();

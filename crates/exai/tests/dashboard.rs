@@ -132,6 +132,30 @@ async fn the_token_is_required_as_header_or_cookie() {
         assert!(cookie.contains(attr), "{cookie}");
     }
     let pair = cookie.split(';').next().unwrap().to_owned();
+    // Browsers do not keep cookies apart by port: every other server on this host name (another user's on
+    // 127.0.0.1:9999, a team host's other services) is sent this one, so it must open the dashboard and nothing
+    // else. It is not the token, and /mcp and /admin refuse it.
+    let value = pair.split_once('=').unwrap().1.to_owned();
+    assert!(!cookie.contains(TOKEN), "the cookie carries EXAI_HTTP_TOKEN: {cookie}");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
+        "capabilities": {}, "clientInfo": {"name": "cookie", "version": "1"}}});
+    let mcp = c
+        .post(daemon.url("/mcp"))
+        .bearer_auth(&value)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), 401, "the cookie's value opened /mcp");
+    let admin = c
+        .post(daemon.url("/admin/reset-circuits"))
+        .bearer_auth(&value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 401, "the cookie's value reset the circuits");
     for (path, kind) in [
         ("/dashboard", "text/html"),
         ("/dashboard/app.js", "text/javascript"),

@@ -1,7 +1,8 @@
 //! `precommit` never lets a repository or the daemon's environment run a program through git: each known vector
 //! (fsmonitor, a textconv driver, a clean filter, a bare repository committed inside a clone, hostile `GIT_*`
 //! variables and a global config) is driven to the final step, where the diff is taken, and no marker file appears.
-//! Also: a stderr far past git's 64 KiB cap (autocrlf warnings) no longer stalls git.
+//! Also: a stderr far past git's 64 KiB cap (autocrlf warnings) no longer stalls git, and a work tree inside the
+//! roots whose git directory, object store or index comes from outside them is refused before any diff.
 
 use std::path::{Path, PathBuf};
 
@@ -303,4 +304,293 @@ async fn a_work_tree_reaching_above_the_allowed_roots_is_refused() {
         "{text}"
     );
     assert!(sent.is_empty(), "no diff reached a model");
+}
+
+#[tokio::test]
+async fn a_submodule_diff_format_in_the_config_never_runs_the_submodules_external_diff() {
+    let c = case();
+    // A submodule with two commits; the top repository stages a move of its gitlink.
+    let sub_src = c.marker.parent().unwrap().join("sub-src");
+    std::fs::create_dir(&sub_src).unwrap();
+    git(&sub_src, &["init", "-q"]);
+    std::fs::write(sub_src.join("s.txt"), "sub\n").unwrap();
+    git(&sub_src, &["add", "."]);
+    git(&sub_src, &["commit", "-q", "-m", "one"]);
+    std::fs::write(sub_src.join("s.txt"), "sub\ntwo\n").unwrap();
+    git(&sub_src, &["commit", "-q", "-am", "two"]);
+    repo_with_changes(&c.root);
+    let src = sub_src.to_str().unwrap();
+    git(
+        &c.root,
+        &["-c", "protocol.file.allow=always", "submodule", "add", "-q", src, "sub"],
+    );
+    git(
+        &c.root,
+        &["commit", "-q", "-m", "with a submodule", "--", ".gitmodules", "sub"],
+    );
+    let sub = c.root.join("sub");
+    git(&sub, &["checkout", "-q", "HEAD~1"]);
+    git(&c.root, &["add", "sub"]);
+    // `diff.submodule=diff` makes git run `git diff` inside the submodule, without --no-ext-diff, where the
+    // submodule's own configuration (never checked) names an external diff.
+    git(&c.root, &["config", "diff.submodule", "diff"]);
+    git(&sub, &["config", "diff.external", &touch(&c.marker)]);
+
+    let (reply, sent) = precommit(&c.root, &c.root, &[]).await;
+    assert_absent(&c.marker);
+    diff_reached_the_expert(&reply, &sent);
+    assert!(last_text(&sent[0]).contains("Subproject commit"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_filter_named_by_an_odd_whitespace_character_is_refused() {
+    let c = case();
+    repo_with_changes(&c.root);
+    // A program named U+000B in the work tree: with an empty entry in PATH (the current directory, which is the
+    // top of the work tree when git runs a filter), a filter whose command is that one character runs it.
+    let program = c.root.join("\u{b}");
+    std::fs::write(&program, format!("#!/bin/sh\n{}\n", touch(&c.marker))).unwrap();
+    let mut perms = std::fs::metadata(&program).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&program, perms).unwrap();
+    std::fs::write(c.root.join(".git/info/attributes"), "*.txt filter=evil\n").unwrap();
+    let mut config = std::fs::read_to_string(c.root.join(".git/config")).unwrap();
+    config.push_str("[filter \"evil\"]\n\tclean = \u{b}\n");
+    std::fs::write(c.root.join(".git/config"), config).unwrap();
+    let path = format!("{}:", std::env::var("PATH").unwrap_or_default());
+
+    let (reply, sent) = precommit(&c.root, &c.root, &[("PATH", &path)]).await;
+    assert_absent(&c.marker);
+    let text = error_text(&reply);
+    assert!(text.contains("`filter.evil.clean` (local config)"), "{text}");
+    assert!(sent.is_empty(), "a refused repository reaches no model");
+}
+
+/// A repository outside the allowed roots (`dir/secret`) with one committed file; returns its commit.
+fn secret_repo(dir: &Path) -> String {
+    let secret = dir.join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    git(&secret, &["init", "-q"]);
+    std::fs::write(secret.join("creds.txt"), "TOPSECRET password=hunter2\n").unwrap();
+    git(&secret, &["add", "."]);
+    git(&secret, &["commit", "-q", "-m", "secret"]);
+    git_out(&secret, &["rev-parse", "HEAD"])
+}
+
+/// What `git args` in `dir` prints, trimmed.
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_git_directory_or_object_store_outside_the_roots_is_refused() {
+    let c = case();
+    let outside = c.marker.parent().unwrap();
+    let head = secret_repo(outside);
+    let secret_git = outside.join("secret/.git");
+    // Each work tree is inside the roots; what git reads to diff it is not.
+    let redirect = c.root.join("redirect");
+    std::fs::create_dir(&redirect).unwrap();
+    std::fs::write(redirect.join(".git"), format!("gitdir: {}\n", secret_git.display())).unwrap();
+    let linked = c.root.join("linked");
+    std::os::unix::fs::symlink(&secret_git, {
+        std::fs::create_dir(&linked).unwrap();
+        linked.join(".git")
+    })
+    .unwrap();
+    let worktree = c.root.join("worktree");
+    git(
+        &outside.join("secret"),
+        &["worktree", "add", "-q", worktree.to_str().unwrap()],
+    );
+    std::fs::remove_file(worktree.join("creds.txt")).unwrap();
+    let common = c.root.join("common");
+    std::fs::create_dir(&common).unwrap();
+    git(&common, &["init", "-q"]);
+    std::fs::write(common.join(".git/commondir"), format!("{}\n", secret_git.display())).unwrap();
+    let alternates = c.root.join("alternates");
+    std::fs::create_dir(&alternates).unwrap();
+    git(&alternates, &["init", "-q"]);
+    std::fs::write(
+        alternates.join(".git/objects/info/alternates"),
+        format!("{}\n", secret_git.join("objects").display()),
+    )
+    .unwrap();
+    let objects = c.root.join("objects");
+    std::fs::create_dir(&objects).unwrap();
+    git(&objects, &["init", "-q"]);
+    std::fs::remove_dir_all(objects.join(".git/objects")).unwrap();
+    std::os::unix::fs::symlink(secret_git.join("objects"), objects.join(".git/objects")).unwrap();
+
+    // A git directory next to the root, named like it plus a CR: `str::lines` would drop the CR and check the root
+    // instead (the walk would still find the `.git` symlink such a layout needs, so the paths are read on LF).
+    let beside = outside.join("repo\r");
+    git(
+        outside,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            secret_git.to_str().unwrap(),
+            beside.to_str().unwrap(),
+        ],
+    );
+    git(
+        outside,
+        &[
+            &format!("--git-dir={}", beside.display()),
+            "config",
+            "core.bare",
+            "false",
+        ],
+    );
+    let carriage = c.root.join("carriage");
+    std::fs::create_dir(&carriage).unwrap();
+    std::os::unix::fs::symlink(&beside, carriage.join(".git")).unwrap();
+    // Hops through the roots: `objects` links to a directory inside them whose `pack` links out, and alternates
+    // name a store inside them whose `pack` links out.
+    git(&outside.join("secret"), &["gc", "-q"]);
+    let decoy = c.root.join("decoy-objects");
+    std::fs::create_dir_all(decoy.join("info")).unwrap();
+    std::os::unix::fs::symlink(secret_git.join("objects/pack"), decoy.join("pack")).unwrap();
+    let hop = c.root.join("hop");
+    std::fs::create_dir(&hop).unwrap();
+    git(&hop, &["init", "-q"]);
+    std::fs::remove_dir_all(hop.join(".git/objects")).unwrap();
+    std::os::unix::fs::symlink(&decoy, hop.join(".git/objects")).unwrap();
+    let borrow = c.root.join("borrow");
+    std::fs::create_dir(&borrow).unwrap();
+    git(&borrow, &["init", "-q"]);
+    std::fs::write(
+        borrow.join(".git/objects/info/alternates"),
+        format!("{}\n", decoy.display()),
+    )
+    .unwrap();
+    let secret_path = outside.join("secret");
+    let mut failures = Vec::new();
+    for (how, repo) in [
+        ("a .git file", &redirect),
+        ("a .git symlink", &linked),
+        ("a linked work tree", &worktree),
+        ("a commondir file", &common),
+        ("alternates", &alternates),
+        ("a symlinked objects directory", &objects),
+        ("a git directory beside the root, its name ending in CR", &carriage),
+        ("objects linked into the roots, linking out", &hop),
+        ("alternates into the roots, linking out", &borrow),
+    ] {
+        let (reply, sent) = precommit_with(&c.root, repo, &[], json!({"compare_to": head})).await;
+        let leaked = sent.iter().any(|s| last_text(s).contains("TOPSECRET"));
+        let text = reply["result"]["content"][0]["text"].as_str().unwrap_or_default();
+        let refused = reply["result"]["isError"] == true
+            && text.contains("outside the allowed roots")
+            && !text.contains(secret_path.to_str().unwrap());
+        if leaked || !refused || !sent.is_empty() {
+            failures.push(format!("{how}: leaked {leaked}: {text}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn an_index_entry_naming_a_file_outside_the_work_tree_is_refused() {
+    let c = case();
+    let outside = c.marker.parent().unwrap();
+    secret_repo(outside);
+    let target = outside.join("secret/creds.txt");
+    let target = target.to_str().unwrap();
+    repo_with_changes(&c.root);
+    // git refuses to add such a path, but reads one from an index written by hand: add a placeholder of the same
+    // length, rename it in place, and zero the checksum (git skips checking a null one).
+    let placeholder = "0".repeat(target.len());
+    let blob = git_out(&c.root, &["rev-parse", "HEAD:a.txt"]);
+    git(
+        &c.root,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("100644,{blob},{placeholder}"),
+        ],
+    );
+    let index = c.root.join(".git/index");
+    let mut bytes = std::fs::read(&index).unwrap();
+    let at = bytes
+        .windows(placeholder.len())
+        .position(|w| w == placeholder.as_bytes())
+        .unwrap();
+    bytes[at..at + placeholder.len()].copy_from_slice(target.as_bytes());
+    let len = bytes.len();
+    bytes[len - 20..].fill(0);
+    std::fs::write(&index, bytes).unwrap();
+    assert!(git_out(&c.root, &["ls-files"]).contains(target), "git reads the entry");
+
+    for extra in [json!({}), json!({"compare_to": "HEAD"})] {
+        let (reply, sent) = precommit_with(&c.root, &c.root, &[], extra).await;
+        assert!(
+            sent.iter().all(|s| !last_text(s).contains("TOPSECRET")),
+            "a file outside the roots reached the model"
+        );
+        let text = error_text(&reply);
+        assert!(text.contains("its index names"), "{text}");
+        assert!(sent.is_empty(), "no diff reached a model");
+    }
+}
+
+#[tokio::test]
+async fn an_ignore_or_order_file_outside_the_roots_is_never_read() {
+    let c = case();
+    repo_with_changes(&c.root);
+    std::fs::write(c.root.join("z.txt"), "z\n").unwrap();
+    git(&c.root, &["add", "z.txt"]);
+    git(&c.root, &["commit", "-q", "-m", "z", "--", "z.txt"]);
+    std::fs::write(c.root.join("z.txt"), "z\nchanged\n").unwrap();
+    std::fs::write(c.root.join("secret-guess"), "").unwrap();
+    // Outside the roots: whether `secret-guess` is listed, or z.txt comes first, would tell what these files hold.
+    let dir = c.marker.parent().unwrap();
+    let (excludes, order) = (dir.join("excludes"), dir.join("order"));
+    std::fs::write(&excludes, "secret-*\n").unwrap();
+    std::fs::write(&order, "z.txt\na.txt\n").unwrap();
+    git(&c.root, &["config", "core.excludesFile", excludes.to_str().unwrap()]);
+    git(&c.root, &["config", "diff.orderFile", order.to_str().unwrap()]);
+
+    let (reply, sent) = precommit_with(&c.root, &c.root, &[], json!({"include_staged": false})).await;
+    assert_eq!(structured(&reply)["status"], "complete", "{reply}");
+    assert!(
+        reply.to_string().contains("secret-guess"),
+        "listed as untracked: {reply}"
+    );
+    let text = last_text(&sent[0]);
+    let (a, z) = (
+        text.find("diff --git a/a.txt").unwrap(),
+        text.find("diff --git a/z.txt").unwrap(),
+    );
+    assert!(a < z, "git's own order, not the outside file's: {text}");
+}
+
+#[tokio::test]
+async fn compare_to_is_resolved_to_a_commit_never_read_as_a_path() {
+    let c = case();
+    repo_with_changes(&c.root);
+    let outside = c.marker.parent().unwrap().join("outside.txt");
+    std::fs::write(&outside, "TOPSECRET\n").unwrap();
+    // `git diff /outside --` switches to --no-index (an older git compared it with a file named `--`).
+    std::fs::write(c.root.join("--"), "decoy\n").unwrap();
+    for r in [outside.to_str().unwrap(), "../outside.txt", "HEAD..HEAD~1"] {
+        let (reply, sent) = precommit_with(&c.root, &c.root, &[], json!({"compare_to": r})).await;
+        assert!(sent.iter().all(|s| !last_text(s).contains("TOPSECRET")), "{r}");
+        let text = error_text(&reply);
+        assert!(text.contains("names no commit"), "{r}: {text}");
+    }
+    // A ref still works, and is named as given.
+    let (reply, sent) = precommit_with(&c.root, &c.root, &[], json!({"compare_to": "HEAD~0"})).await;
+    assert!(last_text(&sent[0]).contains("## changes against HEAD~0"), "{reply}");
+    diff_reached_the_expert(&reply, &sent);
 }

@@ -13,6 +13,7 @@ mod fleet;
 mod git_hardening;
 mod http;
 mod http_replicas;
+mod json_limits;
 mod loadtest;
 mod metrics;
 mod replicas;

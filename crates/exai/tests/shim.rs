@@ -577,7 +577,17 @@ impl Drop for KillOnDrop {
 async fn with_start_daemon_the_shim_starts_a_daemon_and_uses_it() {
     let port = free_port();
     let env = [("EXAI_HTTP_PORT", "0"), ("EXAI_LOG_LEVEL", "info")];
-    let (mut shim, stderr) = Shim::start_with(&ws_url(port), None, &env, &["--start-daemon"], Stdio::piped()).await;
+    // A data directory that does not exist yet: the shim creates it (for the daemon's log) before the daemon runs.
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("fresh");
+    let (mut shim, stderr) = Shim::start_with(
+        &ws_url(port),
+        Some(&data_dir),
+        &env,
+        &["--start-daemon"],
+        Stdio::piped(),
+    )
+    .await;
     let (_, reply) = shim.call(1, "version", json!({}), false).await;
     // The shim logs the daemon's pid; kill that daemon whatever happens next.
     let mut stderr = BufReader::new(stderr.unwrap()).lines();
@@ -601,4 +611,12 @@ async fn with_start_daemon_the_shim_starts_a_daemon_and_uses_it() {
     let mut other = Shim::start_in(&ws_url(port), &shim.data_dir).await;
     let (_, again) = other.call(1, "version", json!({}), false).await;
     assert_eq!(again["result"]["isError"], false, "{again}");
+    // Other users on the machine can read neither the daemon's log nor anything else in its data directory.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&data_dir), 0o700, "the data directory the shim made");
+        assert_eq!(mode(&data_dir.join("daemon.log")), 0o600, "the daemon's log");
+    }
 }

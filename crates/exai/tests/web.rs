@@ -471,3 +471,244 @@ async fn the_shim_needs_no_configuration_beside_its_daemon_and_says_what_to_set_
     let said = reply.to_string();
     assert!(said.contains("EXAI_WS_TOKEN") && said.contains("ws-token"), "{said}");
 }
+
+/// Another user on the machine reads neither the conversations in the database nor its write-ahead log: the
+/// database files are private (0600) even in a data directory others can enter (made by an older version, or
+/// chosen by the user), an existing database others could read is made private, and a data directory exai creates
+/// is 0700 on every path that creates it (here with `EXAI_WS_TOKEN` set, so no token file is made first).
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_is_private_even_in_a_directory_others_can_enter() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let existing = root.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // An empty file is an empty SQLite database: one an older version left readable by everyone.
+    std::fs::write(existing.join("exai.db"), b"").unwrap();
+    std::fs::set_permissions(existing.join("exai.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let made = root.path().join("made").join("data");
+    let token = [("EXAI_WS_TOKEN", "a-token-set-by-the-user-0123456789")];
+    for (dir, envs) in [(&existing, &[][..]), (&made, &token[..])] {
+        let d = Daemon::start(envs, &["--sim", "--data-dir", dir.to_str().unwrap()]).await;
+        // A conversation is stored.
+        let http = reqwest::Client::new();
+        let prompt = json!({"prompt": "a private question"});
+        let resp = crate::support::stateless_call(&http, &d.url("/mcp"), 1, "chat", prompt, "web")
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        assert!(dir.join("exai.db").exists());
+        for name in ["exai.db", "exai.db-wal", "exai.db-shm"] {
+            let file = dir.join(name);
+            if file.exists() {
+                assert_eq!(mode(&file) & 0o077, 0, "{} is mode {:o}", file.display(), mode(&file));
+            }
+        }
+    }
+    assert_eq!(mode(&made), 0o700, "a data directory exai creates is private");
+}
+
+/// A data directory other users can write to (one in `/tmp`, or made group-writable) would let them put their own
+/// database (or a link to one they read) or token file in place before the daemon starts: `exai serve` refuses it
+/// and names what to do.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_data_directory_other_users_can_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let mut cmd = crate::support::command(&[]);
+    cmd.args(["serve", "--sim", "--port", "0", "--data-dir"]).arg(&shared);
+    let out = tokio::time::timeout(Duration::from_secs(20), cmd.output())
+        .await
+        .expect("exai serve started in a directory other users can write to")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {stderr}");
+    assert!(
+        stderr.contains("other users can write") && stderr.contains("EXAI_DATA_DIR"),
+        "{stderr}"
+    );
+    assert!(!shared.join("exai.db").exists() && !shared.join("ws-token").exists());
+}
+
+/// Even `EXAI_LOG_LEVEL=trace` (what one turns on to debug, and what `exai shim --start-daemon` would keep in
+/// `daemon.log`) logs neither the token a client says `hello` with nor its session id: the WebSocket library dumps
+/// every frame at that level.
+#[tokio::test]
+async fn trace_logs_hold_neither_the_hello_token_nor_the_session_id() {
+    let (d, logs) = Daemon::start_logged(&[("EXAI_LOG_LEVEL", "trace")], &["--sim"]).await;
+    let (mut socket, ack) = hello(&d, json!({"op": "hello", "token": d.ws_token})).await;
+    let id = ack["session_id"].as_str().unwrap().to_owned();
+    send(
+        &mut socket,
+        json!({"op": "call_tool", "request_id": "r1", "name": "version", "arguments": {}}),
+    )
+    .await;
+    while next(&mut socket).await.unwrap()["op"] != "call_tool_res" {}
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged = logs.lock().unwrap().clone();
+    assert!(logged.contains("DEBUG"), "verbose logs were collected: {logged}");
+    assert!(!logged.contains(&d.ws_token), "the token reached the logs");
+    assert!(!logged.contains(&id), "the session id reached the logs");
+}
+
+/// This machine's address on the interface that leaves it (no packet is sent), if it has one.
+fn outbound_ip() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+/// A WebSocket listener on this machine's outward address, standing in for another host: it answers any `hello`
+/// with a refusal and keeps what it heard. `None` when the machine has no such address.
+async fn another_host() -> Option<(String, std::sync::Arc<std::sync::Mutex<String>>)> {
+    let ip = outbound_ip()?;
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.ok()?;
+    let addr = listener.local_addr().unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = heard.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                continue;
+            };
+            if let Some(Ok(message)) = ws.next().await {
+                kept.lock().unwrap().push_str(message.to_text().unwrap_or_default());
+                let refusal = json!({"op": "hello_ack", "ok": false, "error": "unauthorized", "message": "no"});
+                let _ = ws.send(Message::text(refusal.to_string())).await;
+                let _ = ws.close(None).await;
+            }
+        }
+    });
+    Some((format!("ws://{addr}/"), heard))
+}
+
+/// The token file opens this machine's daemon: `exai shim --url` naming another host never sends it there, and
+/// the shim says to set `EXAI_WS_TOKEN`.
+#[tokio::test]
+async fn the_shim_never_sends_the_token_file_to_another_host() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let (url, heard) = match another_host().await {
+        Some((url, heard)) => (url, Some(heard)),
+        None => ("ws://exai.invalid:8079".to_owned(), None),
+    };
+    let mut shim = crate::shim::Shim::start_in(&url, d.data_dir()).await;
+    let (_, reply) = shim.call(1, "version", json!({}), false).await;
+    let said = reply.to_string();
+    if let Some(heard) = heard {
+        assert!(
+            !heard.lock().unwrap().contains(&d.ws_token),
+            "the token file was sent to {url}"
+        );
+    }
+    assert!(said.contains("EXAI_WS_TOKEN") && said.contains("loopback"), "{said}");
+}
+
+/// The same for `exai loadtest --allow-remote --ws-url` naming another host: no token file is sent, and it says
+/// to pass one.
+#[tokio::test]
+async fn a_loadtest_never_sends_the_token_file_to_another_host() {
+    let d = Daemon::start(&[], &["--sim"]).await;
+    let Some((ws_url, heard)) = another_host().await else {
+        return;
+    };
+    let reports = tempfile::tempdir().unwrap();
+    let mut cmd = crate::support::command(&[]);
+    cmd.arg("--data-dir").arg(d.data_dir()).args([
+        "loadtest",
+        "--allow-remote",
+        "--target",
+        d.url("").as_str(),
+        "--ws-url",
+        ws_url.as_str(),
+        "--transport",
+        "ws",
+        "--scenario",
+        "custom",
+        "--sessions",
+        "1",
+        "--calls",
+        "1",
+        "--duration",
+        "5s",
+        "--mix",
+        "status=100",
+        "--quiet",
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !heard.lock().unwrap().contains(&d.ws_token),
+        "the token file was sent to {ws_url}"
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("EXAI_WS_TOKEN") && text.contains("loopback"), "{text}");
+}
+
+/// A repository's `exai.toml` must not open the daemon started in it (`exai shim --start-daemon` starts it in the
+/// assistant's project): found in the working directory, a file that sets who can reach the daemon (allow-lists, a
+/// token it knows, hosts) stops `exai serve`; named with `--config` it is the user's choice and applies.
+#[tokio::test]
+async fn an_exai_toml_in_the_working_directory_cannot_open_the_daemon() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("exai.toml"),
+        "[http]\nallowed_origins = \"*\"\n[ws]\ntoken = \"a-token-the-repository-knows-0123456789\"\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        let mut cmd = crate::support::command(&[]);
+        cmd.current_dir(repo.path())
+            .args(["serve", "--sim", "--port", "0", "--data-dir"])
+            .arg(data.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let mut child = serve(&[]);
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut first);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, "", "started with the repository's settings");
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("http.allowed_origins")
+            && stderr.contains("ws.token")
+            && stderr.contains("--config")
+            && stderr.contains("EXAI_CONFIG"),
+        "{stderr}"
+    );
+
+    // Named explicitly, it applies: the daemon starts and a foreign Origin gets through.
+    let mut child = serve(&["--config", "exai.toml"]);
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut first);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}

@@ -36,8 +36,9 @@ pub(super) fn read(r: &mut Reader<'_>) -> Option<FleetConfig> {
         }
         ok
     });
+    let timeout_ms = timeout_ms.and_then(|ms| r.capped("redis.timeout_ms", Duration::from_millis(ms)).map(|_| ms));
     if let (Some(ttl), Some(ms)) = (lease_ttl, timeout_ms)
-        && Duration::from_millis(ms * 3) >= ttl
+        && Duration::from_millis(ms.saturating_mul(3)) >= ttl
     {
         r.problem(
             "redis.timeout_ms",

@@ -7,6 +7,8 @@ mod error;
 mod exposure;
 mod files;
 mod fleet;
+#[cfg(test)]
+mod fuzz;
 mod keys;
 mod observe;
 mod resilience;

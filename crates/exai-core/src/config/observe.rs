@@ -50,7 +50,7 @@ fn millis(r: &mut Reader<'_>, path: &str) -> Option<Duration> {
         r.problem(path, "expected a whole number of milliseconds, at least 1");
         return None;
     }
-    Some(Duration::from_millis(ms))
+    r.capped(path, Duration::from_millis(ms))
 }
 
 fn percent(r: &mut Reader<'_>, path: &str) -> Option<f64> {

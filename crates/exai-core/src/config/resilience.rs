@@ -35,7 +35,7 @@ pub struct ResilienceConfig {
 
 fn millis(r: &mut Reader<'_>, path: &str) -> Option<Duration> {
     let ms: u64 = r.parse(path, "a whole number of milliseconds")?;
-    Some(Duration::from_millis(ms))
+    r.capped(path, Duration::from_millis(ms))
 }
 
 pub(super) fn read(r: &mut Reader<'_>, timeouts: Option<&Timeouts>) -> Option<ResilienceConfig> {

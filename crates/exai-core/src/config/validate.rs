@@ -15,6 +15,10 @@ use super::{
 };
 use crate::tools::{Profile, registry};
 
+/// The longest duration any key accepts: ten years. Longer ones overflow clock arithmetic (`Instant + duration`,
+/// expiry times in milliseconds) and would only ever mean "never" by accident.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 /// Reads typed values out of raw settings, collecting problems instead of stopping at the first.
 pub(super) struct Reader<'a> {
     raw: &'a RawSettings,
@@ -72,7 +76,17 @@ impl Reader<'_> {
             self.problem(path, "expected a whole number of seconds, at least 1");
             return None;
         }
-        Some(Duration::from_secs(secs))
+        self.capped(path, Duration::from_secs(secs))
+    }
+
+    /// `duration`, or a problem naming the key when it is longer than [`MAX_DURATION`].
+    pub(super) fn capped(&mut self, path: &str, duration: Duration) -> Option<Duration> {
+        if duration > MAX_DURATION {
+            let secs = MAX_DURATION.as_secs();
+            self.problem(path, format!("expected at most ten years ({secs} s)"));
+            return None;
+        }
+        Some(duration)
     }
 
     pub(super) fn bool(&mut self, path: &str) -> Option<bool> {

@@ -86,6 +86,22 @@ impl FilePolicy {
             .join(", ")
     }
 
+    /// Whether `path` resolves (symlinks followed) inside an allowed root: false when it resolves nowhere. For
+    /// places git names (its directories, alternates), which are never read through this policy.
+    pub async fn contains(&self, path: &Path) -> bool {
+        let Ok(canonical) = tokio::fs::canonicalize(path).await else {
+            return false;
+        };
+        for root in &self.roots {
+            if let Ok(root) = tokio::fs::canonicalize(root).await
+                && canonical.starts_with(&root)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Opens `path` beneath the root it names (blocking). Refusals name the path and the rule, never what lies
     /// outside the roots.
     fn open(&self, tool: &str, path: &str, kind: Kind) -> Result<Opened, ToolError> {

@@ -35,13 +35,17 @@ const ENV: [(&str, &str); 12] = [
 /// Overrides on every invocation. Command-line configuration outranks the repository's own, so these win over
 /// whatever `.git/config` says; what they cannot switch off (filters, diff drivers, `diff.external`: an empty
 /// override of that one would make git try to run "") is refused by [`super::config_guard`].
-pub const OVERRIDES: [(&str, &str); 16] = [
+pub const OVERRIDES: [(&str, &str); 18] = [
     ("core.fsmonitor", "false"),
     ("core.hooksPath", "/dev/null"),
     // A bare repository committed inside a clone (`core.worktree=..` plus fsmonitor) is never discovered.
     ("safe.bareRepository", "explicit"),
     ("core.untrackedCache", "false"),
     ("core.attributesFile", "/dev/null"),
+    // Files a repository could name outside the allowed roots: which untracked files are listed, and the order of
+    // the diff, would tell what they hold.
+    ("core.excludesFile", "/dev/null"),
+    ("diff.orderFile", "/dev/null"),
     ("core.pager", "cat"),
     ("submodule.recurse", "false"),
     // No transport at all: a partial clone's lazy fetch, an `ext::` remote or a configured upload-pack never run.

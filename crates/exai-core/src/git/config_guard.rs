@@ -58,7 +58,9 @@ fn split(key: &str) -> (&str, Option<&str>, &str) {
 fn names_program(key: &str, value: Option<&str>) -> bool {
     let (section, sub, var) = split(key);
     let (section, var) = (section.to_ascii_lowercase(), var.to_ascii_lowercase());
-    let set = value.is_some_and(|v| !v.trim().is_empty());
+    // Any character at all names a program: git runs a value such as U+000B, found through PATH (an empty entry
+    // there is the work tree). Only a value git leaves empty runs nothing.
+    let set = value.is_some_and(|v| !v.is_empty());
     match (section.as_str(), sub, var.as_str()) {
         // `true` (or no value) starts git's own fsmonitor daemon, which outlives the call: refused too.
         ("core", None, "fsmonitor") => !value.is_some_and(is_false),
@@ -70,12 +72,10 @@ fn names_program(key: &str, value: Option<&str>) -> bool {
     }
 }
 
-/// git's spellings of false (an empty value after `=` is false too).
+/// git's spellings of false (an empty value after `=` is false too), as git reads them: untrimmed (a value quoted
+/// with a space around `false` is no boolean to git, so a program path).
 fn is_false(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "" | "false" | "no" | "off" | "0"
-    )
+    matches!(value.to_ascii_lowercase().as_str(), "" | "false" | "no" | "off" | "0")
 }
 
 #[cfg(test)]
@@ -161,6 +161,17 @@ mod tests {
             ]),
             ["filter.a.clean@local"]
         );
+    }
+
+    #[test]
+    fn a_value_of_whitespace_still_names_a_program() {
+        for odd in ["\u{b}", "\u{c}", "\r", "\u{a0}", "\u{3000}", " "] {
+            assert_eq!(
+                keys(&[("local", "filter.evil.clean", Some(odd))]),
+                ["filter.evil.clean@local"],
+                "{odd:?}"
+            );
+        }
     }
 
     #[test]

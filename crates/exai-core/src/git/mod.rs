@@ -9,6 +9,7 @@ mod config_guard;
 use std::path::{Path, PathBuf};
 
 use crate::error::ToolError;
+use crate::files::FilePolicy;
 
 /// Which changes to diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,18 +91,28 @@ pub struct Repository {
 }
 
 /// Opens the work tree containing `dir`: refused when `dir` is in none (a bare repository found by discovery, such
-/// as one committed inside a clone, counts as none: `safe.bareRepository=explicit`), or when the repository's
-/// configuration names a program (see [`config_guard::program_keys`]), naming each key.
-pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
+/// as one committed inside a clone, counts as none: `safe.bareRepository=explicit`), when anything git reads to diff
+/// it lies outside the allowed roots of `policy` (its work tree, git directory, common directory, borrowed object
+/// stores, a symlink in them: see [`symlinks_inside`]; an index entry that is no plain relative path), or when the
+/// repository's configuration names a program (see [`config_guard::program_keys`]), naming each key.
+pub async fn open(tool: &str, dir: &Path, policy: &FilePolicy) -> Result<Repository, ToolError> {
     let out = command::run(
         dir,
-        &["rev-parse", "--is-inside-work-tree", "--show-toplevel"],
+        &[
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-dir",
+            "--git-common-dir",
+        ],
         64 * 1024,
     )
     .await
     .map_err(|e| cannot_run(tool, e))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut lines = stdout.lines();
+    // Split on LF alone: `lines()` would also drop a CR ending a path, reading `/root\r` as `/root`.
+    let mut lines = stdout.strip_suffix('\n').unwrap_or(&stdout).split('\n');
     if !out.success || out.overflowed || lines.next() != Some("true") {
         let why = match out.stderr_text() {
             text if !out.success => format!("git rev-parse failed: {text}"),
@@ -112,7 +123,79 @@ pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
             format!("`{}` is not inside a git work tree ({why})", dir.display()),
         ));
     }
-    let toplevel = PathBuf::from(lines.next().unwrap_or_default());
+    // One path a line: a path with a line feed in it (or not UTF-8) would be read as another path, so refused.
+    let paths: Vec<&str> = lines.collect();
+    if paths.len() != 3 || std::str::from_utf8(&out.stdout).is_err() {
+        return Err(invalid(
+            tool,
+            format!(
+                "the git repository at `{}` has a path with a line feed in it, or one that is not UTF-8 (or git is \
+                 older than 2.31, without rev-parse --path-format); exai cannot check where it lies",
+                dir.display()
+            ),
+        ));
+    }
+    let (toplevel, git_dir, common_dir) = (
+        PathBuf::from(paths[0]),
+        PathBuf::from(paths[1]),
+        PathBuf::from(paths[2]),
+    );
+    if !policy.contains(&toplevel).await {
+        // Never name the outside path: say only that the work tree reaches out of the roots.
+        return Err(invalid(
+            tool,
+            format!(
+                "the git work tree containing `{}` starts above the allowed roots (files.allowed_roots, \
+                 EXAI_ALLOWED_ROOTS), so its diff would show files outside them; allow the repository's top \
+                 directory, or point path at a repository inside the roots",
+                dir.display()
+            ),
+        ));
+    }
+    // Before the configuration is read: a configuration outside the roots is not quoted either.
+    if !policy.contains(&git_dir).await {
+        return Err(outside(tool, dir, "its git directory"));
+    }
+    if !policy.contains(&common_dir).await {
+        return Err(outside(tool, dir, "the git directory it shares with other work trees"));
+    }
+    // Every object store git reads: `objects/info/alternates`, theirs in turn, as git resolves them.
+    // `core.quotePath=false`: only a path with control characters, quotes or backslashes is quoted (then refused).
+    let counted = command::run(
+        dir,
+        &["-c", "core.quotePath=false", "count-objects", "-v"],
+        MAX_CONFIG_BYTES,
+    )
+    .await
+    .map_err(|e| cannot_run(tool, e))?;
+    if !counted.success || counted.overflowed {
+        return Err(invalid(
+            tool,
+            format!(
+                "cannot list the object stores of the git repository at `{}`: {}",
+                dir.display(),
+                counted.stderr_text()
+            ),
+        ));
+    }
+    let mut walk = vec![common_dir.clone()];
+    if !git_dir.starts_with(&common_dir) {
+        walk.push(git_dir.clone());
+    }
+    for line in String::from_utf8_lossy(&counted.stdout).split('\n') {
+        if let Some(alternate) = line.strip_prefix("alternate: ") {
+            // A quoted path (git quotes unusual characters) is refused rather than unquoted.
+            if alternate.starts_with('"') || !policy.contains(Path::new(alternate)).await {
+                return Err(outside(
+                    tool,
+                    dir,
+                    "an object store it borrows (objects/info/alternates)",
+                ));
+            }
+            walk.push(PathBuf::from(alternate));
+        }
+    }
+    symlinks_inside(tool, dir, policy, walk).await?;
     let listing = command::run(dir, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
         .await
         .map_err(|e| cannot_run(tool, e))?;
@@ -143,10 +226,145 @@ pub async fn open(tool: &str, dir: &Path) -> Result<Repository, ToolError> {
             ),
         ));
     }
+    // git trusts the paths in its index: an entry named `/home/me/.ssh/id_rsa` (or `../..`) is read from the disk
+    // and shown in the diff, so every entry must be a plain path inside the work tree. Listed from the top: from a
+    // subdirectory, ls-files would list only the entries below it.
+    let index = command::run(&toplevel, &["ls-files", "-z", "--cached"], MAX_INDEX_BYTES)
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
+    if !index.success || index.overflowed {
+        return Err(invalid(
+            tool,
+            format!(
+                "cannot list the index of the git repository at `{}` (at most {MAX_INDEX_BYTES} bytes): {}",
+                dir.display(),
+                index.stderr_text()
+            ),
+        ));
+    }
+    if let Some(bad) = index
+        .stdout
+        .split(|&b| b == 0)
+        .find(|p| !p.is_empty() && !plain_path(p))
+    {
+        return Err(invalid(
+            tool,
+            format!(
+                "refusing the git repository at `{}`: its index names `{}`, which is not a path inside the work tree \
+                 (absolute, or with an empty, `.`, `..` or `.git` part); git would read it from the disk for the diff",
+                dir.display(),
+                String::from_utf8_lossy(bad)
+            ),
+        ));
+    }
     Ok(Repository {
         dir: dir.to_owned(),
         toplevel,
     })
+}
+
+/// At most this much of `git ls-files -z`; a larger index is refused rather than half checked.
+const MAX_INDEX_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Whether an index entry is a path git itself would accept (`verify_path`): relative, and no part of it empty,
+/// `.`, `..` or `.git` (in any case).
+fn plain_path(path: &[u8]) -> bool {
+    !path.starts_with(b"/")
+        && path
+            .split(|&b| b == b'/')
+            .all(|part| !part.is_empty() && part != b"." && part != b".." && !part.eq_ignore_ascii_case(b".git"))
+}
+
+/// Past this many entries in the git directory, a repository is refused rather than half checked.
+const MAX_GIT_DIR_ENTRIES: usize = 1_000_000;
+
+/// Refuses a repository when a symlink in what git reads (its git directory, common directory and borrowed object
+/// stores, `walk`) resolves outside the allowed roots: an `objects`, `refs` or `index` linked to another
+/// repository's would show that repository's files in the diff. A symlink to a directory inside the roots is
+/// walked in turn (it could hold the link that leaves them). What cannot be walked whole is refused: git opens files
+/// by name in a directory it cannot list.
+async fn symlinks_inside(tool: &str, dir: &Path, policy: &FilePolicy, walk: Vec<PathBuf>) -> Result<(), ToolError> {
+    let roots = policy.roots.clone();
+    let walked = tokio::task::spawn_blocking(move || {
+        let roots: Vec<PathBuf> = roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()).collect();
+        walk_git_dirs(walk, &roots, MAX_GIT_DIR_ENTRIES)
+    })
+    .await
+    .map_err(|e| ToolError::Unavailable(format!("{tool}: cannot walk the git directory: {e}")))?;
+    match walked {
+        Ok(()) => Ok(()),
+        Err(Walk::Outside) => Err(outside(tool, dir, "a symlink in its git directory")),
+        Err(Walk::Unchecked(why)) => Err(invalid(
+            tool,
+            format!(
+                "refusing the git repository at `{}`: its git directory cannot be checked whole ({why})",
+                dir.display()
+            ),
+        )),
+    }
+}
+
+/// Why a walk of git directories failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Walk {
+    /// A symlink resolves outside the roots, or nowhere.
+    Outside,
+    /// A directory could not be read, or the walk passed its cap on entries.
+    Unchecked(String),
+}
+
+/// Walks `dirs` (symlinks resolved, never followed blindly): every symlink must resolve inside `roots` (canonical);
+/// one to a directory is walked in turn, once.
+fn walk_git_dirs(dirs: Vec<PathBuf>, roots: &[PathBuf], max: usize) -> Result<(), Walk> {
+    let inside = |p: &Path| roots.iter().any(|r| p.starts_with(r));
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = Vec::new();
+    for d in dirs {
+        let canonical = std::fs::canonicalize(&d).map_err(|_| Walk::Outside)?;
+        if !inside(&canonical) {
+            return Err(Walk::Outside);
+        }
+        if seen.insert(canonical.clone()) {
+            stack.push(canonical);
+        }
+    }
+    let mut entries_seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        let unreadable = |e: std::io::Error| Walk::Unchecked(format!("`{}` cannot be read: {e}", dir.display()));
+        for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            entries_seen += 1;
+            if entries_seen > max {
+                return Err(Walk::Unchecked(format!("over {max} entries")));
+            }
+            let kind = entry.file_type().map_err(unreadable)?;
+            if kind.is_symlink() {
+                let target = std::fs::canonicalize(entry.path()).map_err(|_| Walk::Outside)?;
+                if !inside(&target) {
+                    return Err(Walk::Outside);
+                }
+                if target.is_dir() && seen.insert(target.clone()) {
+                    stack.push(target);
+                }
+            } else if kind.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn outside(tool: &str, dir: &Path, what: &str) -> ToolError {
+    // Never name the outside path.
+    invalid(
+        tool,
+        format!(
+            "refusing the git repository at `{}`: {what} lies outside the allowed roots (files.allowed_roots, \
+             EXAI_ALLOWED_ROOTS), and its diff would show files from there; allow that directory too, or review a \
+             repository wholly inside the roots",
+            dir.display()
+        ),
+    )
 }
 
 impl Repository {
@@ -159,17 +377,52 @@ impl Repository {
             "--no-ext-diff",
             "--no-textconv",
             "--ignore-submodules=dirty",
+            // Not `diff.submodule=diff`: it runs `git diff` in the submodule, without these flags, under the
+            // submodule's own (unchecked) configuration; `log` reads the submodule's objects.
+            "--submodule=short",
         ];
         match changes {
             Changes::Staged => args.push("--cached"),
             Changes::Unstaged => {}
             Changes::Against(r) => {
                 check_ref(tool, r)?;
-                args.push(r);
             }
+        }
+        // `git diff <path outside the repository> --` switches to `--no-index`, comparing files on the disk (older
+        // gits took the `--` as the second file): the ref is resolved to a commit first, and only its id is passed.
+        let commit = match changes {
+            Changes::Against(r) => Some(self.commit(tool, r).await?),
+            _ => None,
+        };
+        if let Some(id) = &commit {
+            args.push(id);
         }
         args.push("--");
         git(tool, &self.dir, &args, &changes.label(), max).await
+    }
+
+    /// The commit `r` names, as its full id.
+    async fn commit(&self, tool: &str, r: &str) -> Result<String, ToolError> {
+        let spec = format!("{r}^{{commit}}");
+        let out = command::run(
+            &self.dir,
+            &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec],
+            4096,
+        )
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.success || out.overflowed || id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(
+                tool,
+                format!(
+                    "compare_to `{r}` names no commit in `{}` (a branch, tag or commit such as main, v1.2 or \
+                     HEAD~1)",
+                    self.dir.display()
+                ),
+            ));
+        }
+        Ok(id)
     }
 
     /// Untracked files (not in any diff), relative to the directory given to [`open`].
@@ -183,5 +436,62 @@ impl Repository {
         )
         .await?;
         Ok(out.lines().map(str::to_owned).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_entries_must_be_plain_paths_inside_the_work_tree() {
+        for good in ["a.txt", "src/lib.rs", ".github/x", "a/.gitignore", "x..y", "..a"] {
+            assert!(plain_path(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/",
+            ".git/config",
+            "a/.GIT/x",
+            "",
+        ] {
+            assert!(!plain_path(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_walk_follows_symlinks_inside_the_roots_and_refuses_what_it_cannot_read_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(root.path()).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let git = root.join("repo/.git");
+        std::fs::create_dir_all(git.join("refs/heads")).unwrap();
+        std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        let roots = [root.clone()];
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Ok(()));
+        // `objects` links to a directory inside the roots, whose `pack` links out of them.
+        let decoy = root.join("decoy");
+        std::fs::create_dir(&decoy).unwrap();
+        std::os::unix::fs::symlink(&decoy, git.join("objects")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Ok(()));
+        std::os::unix::fs::symlink(elsewhere.path(), decoy.join("pack")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Err(Walk::Outside));
+        std::fs::remove_file(decoy.join("pack")).unwrap();
+        // A loop of links ends; a dangling link is refused.
+        std::os::unix::fs::symlink(&git, decoy.join("back")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Ok(()));
+        std::os::unix::fs::symlink(root.join("nowhere"), git.join("index")).unwrap();
+        assert_eq!(walk_git_dirs(vec![git.clone()], &roots, 100), Err(Walk::Outside));
+        std::fs::remove_file(git.join("index")).unwrap();
+        assert_eq!(
+            walk_git_dirs(vec![git.clone()], &roots, 2),
+            Err(Walk::Unchecked("over 2 entries".into()))
+        );
+        // A start that resolves nowhere is refused (running as root, no directory is unreadable to test with).
+        assert_eq!(walk_git_dirs(vec![root.join("gone")], &roots, 100), Err(Walk::Outside));
     }
 }

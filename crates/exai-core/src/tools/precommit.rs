@@ -64,26 +64,12 @@ struct Repo {
 }
 
 impl Repo {
-    /// The repository at `path`: inside the allowed roots, its whole work tree too (a diff shows every file of
-    /// it), and with no program named in its git configuration.
+    /// The repository at `path`: inside the allowed roots, its whole work tree and git directory too (a diff shows
+    /// every file of the one, read from the other), and with no program named in its git configuration.
     async fn open(&self, ctx: &ToolContext) -> Result<Repository, ToolError> {
         let policy = FilePolicy::new(&ctx.app.config.files);
         let dir = policy.check_dir(DEF.name, &self.path).await?;
-        let repo = git::open(DEF.name, &dir).await?;
-        let top = repo.toplevel.to_string_lossy();
-        if policy.check_dir(DEF.name, &top).await.is_err() {
-            // Never name the outside path: say only that the work tree reaches out of the roots.
-            return Err(ToolError::InvalidArguments {
-                tool: DEF.name.to_owned(),
-                message: format!(
-                    "the git work tree containing `{}` starts above the allowed roots (files.allowed_roots, \
-                     EXAI_ALLOWED_ROOTS), so its diff would show files outside them; allow the repository's top \
-                     directory, or point path at a repository inside the roots",
-                    self.path
-                ),
-            });
-        }
-        Ok(repo)
+        git::open(DEF.name, &dir, &policy).await
     }
 }
 

@@ -323,7 +323,11 @@ impl Call {
             }
             return self.end_round();
         };
-        for event in parser.feed(&bytes) {
+        let events = parser.feed(&bytes).map_err(|e| ProviderError::Malformed {
+            provider: self.profile.name.clone(),
+            message: e.to_string(),
+        })?;
+        for event in events {
             let done = self.asm.chunk(&event.data).map_err(|e| self.assemble_error(e))?;
             if done {
                 // Anything after `[DONE]` is ignored; the finished response goes back to the pool.

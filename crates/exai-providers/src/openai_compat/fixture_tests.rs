@@ -24,7 +24,7 @@ fn play(sse: &str, split: usize) -> (Assembler, bool) {
     let mut asm = Assembler::new("requested");
     let mut done = false;
     for piece in sse.as_bytes().chunks(split) {
-        for event in parser.feed(piece) {
+        for event in parser.feed(piece).unwrap() {
             done |= asm.chunk(&event.data).unwrap();
         }
     }

@@ -1,5 +1,9 @@
 //! An incremental server-sent-events parser: bytes arrive split anywhere, complete events come out.
-//! Follows the WHATWG event-stream rules (`data:` lines joined by `\n`, comments, `\r\n`/`\r`/`\n`, BOM).
+//! Follows the WHATWG event-stream rules (`data:` lines joined by `\n`, comments, `\r\n`/`\r`/`\n`, BOM), and holds
+//! at most [`MAX_EVENT_BYTES`] of an unfinished event, so an upstream that never ends a line cannot exhaust memory.
+
+/// The most bytes of one event (its unfinished line, `data` and `event` together) the parser holds.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// One dispatched event. `event` is the `event:` field when the server named one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,8 +12,22 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// The stream sent an event larger than the parser's limit; the parser keeps refusing after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTooLarge {
+    pub limit: usize,
+}
+
+impl std::fmt::Display for EventTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a server-sent event exceeds the {}-byte limit", self.limit)
+    }
+}
+
+impl std::error::Error for EventTooLarge {}
+
 /// Parser state between chunks: the unfinished line and the event being assembled.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
     line: Vec<u8>,
     /// The previous chunk ended in `\r`: a leading `\n` in the next one belongs to that line break.
@@ -18,6 +36,15 @@ pub struct SseParser {
     data: String,
     has_data: bool,
     event: Option<String>,
+    limit: usize,
+    /// Set once the limit was passed: every later `feed` fails too.
+    overflowed: bool,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_limit(MAX_EVENT_BYTES)
+    }
 }
 
 impl SseParser {
@@ -25,10 +52,28 @@ impl SseParser {
         Self::default()
     }
 
-    /// Feeds the next bytes and returns every event they complete, in order.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    /// A parser that holds at most `limit` bytes of one event.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            line: Vec::new(),
+            after_cr: false,
+            started: false,
+            data: String::new(),
+            has_data: false,
+            event: None,
+            limit,
+            overflowed: false,
+        }
+    }
+
+    /// Feeds the next bytes and returns every event they complete, in order; fails once an event grows past the
+    /// limit (the events completed before it in `bytes` are dropped with the stream).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, EventTooLarge> {
         let mut out = Vec::new();
         for &b in bytes {
+            if self.overflowed {
+                break;
+            }
             if self.after_cr {
                 self.after_cr = false;
                 if b == b'\n' {
@@ -41,10 +86,26 @@ impl SseParser {
                     self.after_cr = true;
                     self.end_line(&mut out);
                 }
-                _ => self.line.push(b),
+                _ => {
+                    self.line.push(b);
+                    self.check_size();
+                }
             }
         }
-        out
+        if self.overflowed {
+            self.line = Vec::new();
+            self.data = String::new();
+            return Err(EventTooLarge { limit: self.limit });
+        }
+        Ok(out)
+    }
+
+    /// Marks the parser overflowed when the event held so far passes the limit.
+    fn check_size(&mut self) {
+        let held = self.line.len() + self.data.len() + self.event.as_ref().map_or(0, String::len);
+        if held > self.limit {
+            self.overflowed = true;
+        }
     }
 
     /// Whether bytes of an unfinished event are pending (the stream stopped mid-event).
@@ -82,8 +143,12 @@ impl SseParser {
                 }
                 self.data.push_str(value);
                 self.has_data = true;
+                self.check_size();
             }
-            "event" => self.event = Some(value.to_string()),
+            "event" => {
+                self.event = Some(value.to_string());
+                self.check_size();
+            }
             _ => {} // `id`, `retry` and unknown fields do not matter here
         }
     }
@@ -102,6 +167,9 @@ impl SseParser {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -115,7 +183,7 @@ mod tests {
 
     fn parse_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
         let mut p = SseParser::new();
-        chunks.iter().flat_map(|c| p.feed(c)).collect()
+        chunks.iter().flat_map(|c| p.feed(c).unwrap()).collect()
     }
 
     #[test]
@@ -157,9 +225,9 @@ mod tests {
     #[test]
     fn partial_event_is_reported() {
         let mut p = SseParser::new();
-        assert!(p.feed(b"data: {\"a\":").is_empty());
+        assert!(p.feed(b"data: {\"a\":").unwrap().is_empty());
         assert!(p.has_partial());
-        assert_eq!(p.feed(b"1}\n\n"), vec![data("{\"a\":1}")]);
+        assert_eq!(p.feed(b"1}\n\n").unwrap(), vec![data("{\"a\":1}")]);
         assert!(!p.has_partial());
     }
 
@@ -191,7 +259,7 @@ mod tests {
             text.push_str(&sep);
             let expected = lines.join("\n");
             let mut p = SseParser::new();
-            let events: Vec<_> = text.as_bytes().iter().flat_map(|b| p.feed(std::slice::from_ref(b))).collect();
+            let events: Vec<_> = text.as_bytes().iter().flat_map(|b| p.feed(std::slice::from_ref(b)).unwrap()).collect();
             prop_assert_eq!(events, vec![data(&expected)]);
         }
     }

@@ -4,6 +4,8 @@
 use exai_core::tools::{JsonObject, ToolOutput};
 use serde_json::{Map, Value, json};
 
+use crate::json_limits;
+
 /// A frame from the client.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Inbound {
@@ -46,6 +48,10 @@ const OPS: &str = "hello, list_tools, call_tool, cancel, ping, pong";
 
 /// Parses one text frame.
 pub(super) fn parse(text: &str) -> Result<Inbound, Bad> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Err(exceeded) = json_limits::check(text.as_bytes(), json_limits::FRAME_ENVELOPE) {
+        return Err(bad("VALIDATION_ERROR", format!("the frame is {exceeded}")));
+    }
     let value: Value =
         serde_json::from_str(text).map_err(|e| bad("VALIDATION_ERROR", format!("the frame is not valid JSON: {e}")))?;
     let Value::Object(mut frame) = value else {
@@ -170,6 +176,9 @@ pub(super) fn call_tool_res(request_id: &Value, out: &ToolOutput) -> String {
 pub(super) fn error(request_id: Option<&Value>, code: &str, message: &str) -> String {
     json!({"op": "error", "request_id": request_id, "code": code, "message": message}).to_string()
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {

@@ -88,7 +88,7 @@ async fn route(bytes: &[u8], messages: &mpsc::Sender<ClientJsonRpcMessage>, repl
         return false;
     }
     tokio::task::consume_budget().await;
-    match inbound::decode(bytes.trim_ascii()) {
+    match decode_frame(bytes) {
         Decoded::Message(message) => messages.send(*message).await.is_ok(),
         Decoded::Ignore(why) => {
             tracing::debug!("{why}");
@@ -99,6 +99,11 @@ async fn route(bytes: &[u8], messages: &mpsc::Sender<ClientJsonRpcMessage>, repl
             replies.send(Out::live(rejection.to_json().to_string())).is_ok()
         }
     }
+}
+
+/// Decodes one text or binary frame as stdio decodes a line: surrounding whitespace is not part of the message.
+fn decode_frame(bytes: &[u8]) -> Decoded {
+    inbound::decode(bytes.trim_ascii())
 }
 
 /// rmcp's view of the socket: decoded messages in, serialized frames out (through the writer task).
@@ -134,3 +139,6 @@ impl Transport<RoleServer> for WsTransport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod fuzz;

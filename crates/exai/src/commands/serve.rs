@@ -2,13 +2,47 @@
 //! stdout once both listeners are bound, so scripts and tests that asked for port 0 learn the ports; with
 //! `MONITORING_DASHBOARD_PORT` set, a third line `exai dashboard on http://ADDR/dashboard` for that listener.
 //! It refuses to listen off loopback without the tokens (`Config::unauthenticated_listeners`) unless
-//! `EXAI_INSECURE_NO_AUTH` / `--insecure-no-auth`, and creates the WebSocket token file when `EXAI_WS_TOKEN` is unset.
+//! `EXAI_INSECURE_NO_AUTH` / `--insecure-no-auth`, refuses a data directory other users can write to
+//! (`exai_core::private::check_dir`), and creates the WebSocket token file when `EXAI_WS_TOKEN` is unset.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
-use exai_core::config::Config;
+use exai_core::config::{Config, Source};
+
+/// The keys that decide who can reach the daemon: an `exai.toml` found in the working directory (a cloned
+/// repository's) may not set them, or starting the daemon there (as `exai shim --start-daemon` does from an
+/// assistant's project) would let the repository open it to every web page (`http.allowed_origins = "*"` and a
+/// `ws.token` it knows) or to the network.
+const EXPOSURE_KEYS: [&str; 7] = [
+    "http.host",
+    "ws.host",
+    "http.token",
+    "ws.token",
+    "http.allowed_hosts",
+    "http.allowed_origins",
+    "insecure_no_auth",
+];
+
+/// `Err` naming the keys when `found` (an `exai.toml` read from the working directory, not named by `--config` or
+/// `EXAI_CONFIG`) set any of [`EXPOSURE_KEYS`].
+pub fn check_found_file(config: &Config, found: &std::path::Path) -> anyhow::Result<()> {
+    let set: Vec<&str> = EXPOSURE_KEYS
+        .into_iter()
+        .filter(|key| config.settings.get(key).is_some_and(|v| v.source == Source::File))
+        .collect();
+    if !set.is_empty() {
+        let shown = std::fs::canonicalize(found).unwrap_or_else(|_| found.to_owned());
+        bail!(
+            "refusing to start: {} (found in the working directory) sets {}, which decide who can reach the \
+             daemon; only a file named with --config or EXAI_CONFIG, or the environment, may set them",
+            shown.display(),
+            set.join(", ")
+        );
+    }
+    Ok(())
+}
 
 pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> {
     let exposed = config.unauthenticated_listeners();
@@ -20,6 +54,8 @@ pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> 
             exposed.join(", and ")
         );
     }
+    // Another user who can write to the data directory could swap the database or the token file for their own.
+    exai_core::private::check_dir(&config.data_dir).map_err(anyhow::Error::msg)?;
     // Before anything listens, so a client that can connect can also read the token (`exai shim --start-daemon`).
     let ws_token = match &config.ws.token {
         Some(token) => token.clone(),

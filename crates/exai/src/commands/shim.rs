@@ -54,7 +54,12 @@ pub async fn run(config: Config, options: ShimOptions) -> anyhow::Result<()> {
             url: url.clone(),
             token: match &config.ws.token {
                 Some(token) => TokenSource::Set(token.expose().to_owned()),
-                None => TokenSource::File(config.data_dir.clone()),
+                // The token file opens this machine's daemon: it is never sent to another host.
+                None if is_loopback(host_port(&url).0.as_deref()) => TokenSource::File(config.data_dir.clone()),
+                None => TokenSource::Missing(format!(
+                    "no WebSocket token for {url}: set EXAI_WS_TOKEN to that daemon's token (the token file in the \
+                     data directory is only sent to a daemon on this machine's loopback address)"
+                )),
             },
             starter,
             connect_wait,
@@ -89,4 +94,15 @@ pub fn global_args(config: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> Vec<
         args.extend(["--data-dir".to_owned(), dir.display().to_string()]);
     }
     args
+}
+
+/// Whether `host` (from a `ws://` URL, IPv6 without brackets) names this machine's loopback interface.
+fn is_loopback(host: Option<&str>) -> bool {
+    match host {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback()),
+        None => false,
+    }
 }

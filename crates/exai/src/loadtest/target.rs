@@ -21,18 +21,23 @@ use super::options::{LatencyChoice, Protocol, TargetArgs, Transport, Upstream};
 pub fn check_loopback(url: &str, allow_remote: bool) -> anyhow::Result<()> {
     let parsed = reqwest::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
     let host = parsed.host_str().unwrap_or_default();
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !loopback && !allow_remote {
+    if !is_loopback(&parsed) && !allow_remote {
         bail!(
             "refusing to load-test {url}: {host} is not a loopback address (pass --allow-remote to target another \
              machine you are allowed to load)"
         );
     }
     Ok(())
+}
+
+/// Whether `url` names this machine's loopback interface.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The tokens a run presents. `http` goes with `/mcp` and `/metrics` (and a started server gets it as both its
@@ -126,6 +131,11 @@ impl Target {
             check_loopback(&ws_url, args.allow_remote)?;
             let ws_token = match (transport, tokens.ws) {
                 (_, Some(token)) => Some(token),
+                // The token file opens this machine's daemon: it is never sent to another host.
+                (Transport::Ws, None) if !is_loopback(&reqwest::Url::parse(&ws_url)?) => bail!(
+                    "no WebSocket token for {ws_url}: pass --token or set EXAI_WS_TOKEN (the token file in the data \
+                     directory is only sent to a daemon on this machine's loopback address)"
+                ),
                 (Transport::Ws, None) => Some(token_file(&tokens.data_dir)?),
                 _ => None,
             };

@@ -45,6 +45,9 @@ pub enum TokenSource {
     /// The daemon's token file in this data directory (`exai_core::ws_token`), read at every attempt: a daemon
     /// the shim starts creates it before it listens.
     File(PathBuf),
+    /// None that may be sent: the daemon's URL is not on loopback, and the token file is for this machine's daemon
+    /// (which, off loopback, needs `EXAI_WS_TOKEN` anyway). What to tell the user.
+    Missing(String),
 }
 
 impl TokenSource {
@@ -65,13 +68,16 @@ impl TokenSource {
                 ))),
                 Err(e) => Err(fatal(e.to_string())),
             },
+            Self::Missing(why) => Err(fatal(why.clone())),
         }
     }
 
     /// What to tell the user when the daemon refuses the token.
     fn refused(&self) -> String {
         match self {
-            Self::Set(_) => "the daemon refused the token (set EXAI_WS_TOKEN to the daemon's token)".to_owned(),
+            Self::Set(_) | Self::Missing(_) => {
+                "the daemon refused the token (set EXAI_WS_TOKEN to the daemon's token)".to_owned()
+            }
             Self::File(dir) => format!(
                 "the daemon refused the token from {} (a daemon with another data directory or its own \
                  EXAI_WS_TOKEN? set EXAI_WS_TOKEN to its token)",

@@ -27,10 +27,12 @@ impl DaemonStarter {
         if let Some(port) = self.ws_port {
             cmd.env("EXAI_WS_PORT", port.to_string());
         }
+        // The data directory and the log are this user's only (`exai_core::private`): the daemon keeps its
+        // database and token file there.
         if let Some(dir) = self.log.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = exai_core::private::create_dir(dir);
         }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = exai_core::private::append(&self.log)?;
         cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         #[cfg(unix)]
         {

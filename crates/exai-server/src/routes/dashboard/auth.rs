@@ -2,7 +2,9 @@
 //! `/mcp`. A browser cannot put a header on a page load or an `EventSource`, so opening `/dashboard?token=<token>`
 //! once sets an `HttpOnly`, `SameSite=Strict` cookie scoped to `/dashboard` and redirects to the bare URL (the token
 //! leaves the address bar and the history); the page, its API and its stream then accept that cookie. `Strict`
-//! keeps other sites from riding the cookie (the acknowledge button's POST included). Without a token configured
+//! keeps other sites from riding the cookie (the acknowledge button's POST included). Browsers send a cookie to every
+//! port of its host, so to any other server there (another user's on `127.0.0.1:9999`, a team host's other
+//! services): it holds a digest of the token ([`cookie_value`]), which opens the dashboard and nothing else. Without a token configured
 //! everything is open, like `/metrics`: keep the daemon on loopback then.
 
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::Dashboard;
 use crate::http::constant_time_eq;
 
-/// The cookie that carries the token for the browser.
+/// The cookie that carries a digest of the token for the browser ([`cookie_value`]).
 pub const COOKIE: &str = "exai_dashboard";
 /// How long the cookie lasts (a week); opening `?token=` again renews it.
 const COOKIE_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
@@ -33,8 +35,9 @@ pub async fn require(State(dash): State<Arc<Dashboard>>, request: Request, next:
         }
         return refuse(is_page, "invalid token in `?token=`");
     }
+    let expected_cookie = cookie_value(token);
     if bearer(request.headers()).is_some_and(|b| constant_time_eq(b.as_bytes(), token))
-        || cookie(request.headers()).is_some_and(|c| constant_time_eq(c.as_bytes(), token))
+        || cookie(request.headers()).is_some_and(|c| constant_time_eq(c.as_bytes(), expected_cookie.as_bytes()))
     {
         return next.run(request).await;
     }
@@ -46,11 +49,22 @@ pub async fn require(State(dash): State<Arc<Dashboard>>, request: Request, next:
     refuse(is_page, why)
 }
 
+/// What the cookie holds for `token`: a SHA-256 of it (hex), never the token itself, which also opens `/mcp`
+/// and `/admin`.
+fn cookie_value(token: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"exai dashboard cookie\0")
+        .chain_update(token)
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Sets the cookie and sends the browser to the bare page.
 fn sign_in(token: &str) -> Response {
     let cookie = format!(
         "{COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE_SECS}",
-        encode(token)
+        cookie_value(token.as_bytes())
     );
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/dashboard")]).into_response();
     match HeaderValue::from_str(&cookie) {
@@ -112,16 +126,6 @@ fn query_token(query: Option<&str>) -> Option<String> {
         .and_then(|(_, value)| decode(&value.replace('+', " ")))
 }
 
-/// Percent-encodes everything but unreserved characters (cookie values may not hold `;`, `,`, spaces, ...).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Undoes percent-encoding; `None` for a malformed escape or bytes that are not UTF-8.
 fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
@@ -158,7 +162,16 @@ mod tests {
             HeaderValue::from_static("other=1; exai_dashboard=a%20b"),
         );
         assert_eq!(cookie(&headers).as_deref(), Some("a b"));
-        assert_eq!(decode(&encode("ä;=, x")).as_deref(), Some("ä;=, x"));
+        assert_eq!(decode("%C3%A4%3B%3D%2C%20x").as_deref(), Some("ä;=, x"));
         assert_eq!(decode("%zz"), None);
+    }
+
+    #[test]
+    fn the_cookie_holds_a_digest_never_the_token() {
+        let value = cookie_value(b"s3cret");
+        assert_eq!(value.len(), 64);
+        assert!(!value.contains("s3cret"));
+        assert_ne!(value, cookie_value(b"s3cret2"));
+        assert_eq!(value, cookie_value(b"s3cret"), "stable across restarts");
     }
 }
