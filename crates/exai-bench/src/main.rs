@@ -5,10 +5,12 @@
 //!   through exai's `chat` tool over Streamable HTTP, at several concurrencies, streaming and not.
 //! - `tier1`: `version` over Streamable HTTP (JSON responses) and stdio, against the official Python MCP SDK serving
 //!   a constant tool the same way.
+//! - `memory`: the daemon's RSS at idle, at the peak of a burst and after it, for several builds back to back.
 
 mod gateway;
 mod load;
 mod mcp;
+mod memory;
 mod procs;
 mod table;
 mod tier1;
@@ -54,6 +56,13 @@ enum Command {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// RSS at idle, at the peak of a WebSocket burst and after it, for each build in turn (e.g. with mimalloc and
+    /// with the system allocator: `cargo build -p exai --no-default-features`).
+    Memory {
+        /// A build to measure, `NAME=PATH` (repeatable); default: `--exai`.
+        #[arg(long = "build", value_parser = memory::named)]
+        builds: Vec<(String, PathBuf)>,
+    },
 }
 
 /// What every benchmark needs to know about the run.
@@ -71,6 +80,21 @@ fn main() -> anyhow::Result<()> {
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("cannot install the rustls crypto provider"))?;
+    if let Command::Memory { builds } = &cli.command {
+        let builds = if builds.is_empty() {
+            vec![("exai".to_owned(), cli.exai.clone())]
+        } else {
+            builds.clone()
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let figures = runtime.block_on(memory::run(&builds))?;
+        println!("{}", memory::markdown(&figures));
+        if let Some(path) = cli.json {
+            std::fs::write(&path, serde_json::to_string_pretty(&figures)?)?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
     anyhow::ensure!(
         cli.exai.exists(),
         "{} not found: build it with `cargo build --release -p exai` or pass --exai",
@@ -88,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Gateway { nginx } => gateway::run(&settings, &nginx).await,
             Command::Tier1 { python } => tier1::run(&settings, python).await,
+            Command::Memory { .. } => unreachable!("measured above"),
         }
     })?;
     println!("{}", report.markdown());

@@ -143,7 +143,7 @@ pub const METRICS: &[Metric] = &[
     m(
         "exai_open_connections",
         Kind::Gauge,
-        "Open client connections, by transport (http, ws, dashboard: open dashboard streams).",
+        "Open client connections, by transport (http, ws, monitoring: the dashboard port's connections, dashboard: open dashboard streams).",
     ),
     m(
         "exai_dashboard_streams_opened_total",
@@ -159,6 +159,26 @@ pub const METRICS: &[Metric] = &[
         "exai_open_sessions",
         Kind::Gauge,
         "Live sessions, by transport (ws: daemon-protocol sessions; http: MCP legacy sessions, sampled every 2 s).",
+    ),
+    m(
+        "exai_ws_outbound_full_total",
+        Kind::Counter,
+        "WebSocket connections whose outbound queue filled up (EXAI_WS_MAX_QUEUED_FRAMES / _BYTES): the client was not reading.",
+    ),
+    m(
+        "exai_ws_closed_not_reading_total",
+        Kind::Counter,
+        "WebSocket connections closed with 4007 because their client did not read what it asked for.",
+    ),
+    m(
+        "exai_ws_write_timeouts_total",
+        Kind::Counter,
+        "WebSocket connections dropped because one write blocked for EXAI_WS_WRITE_TIMEOUT_SECS (a client with a zero TCP window).",
+    ),
+    m(
+        "exai_ws_sessions_evicted_total",
+        Kind::Counter,
+        "Disconnected WebSocket sessions ended before their grace period, past EXAI_WS_MAX_DETACHED_SESSIONS_PER_CLIENT or to make room at EXAI_WS_MAX_SESSIONS.",
     ),
     m(
         "exai_ws_store_failures_total",

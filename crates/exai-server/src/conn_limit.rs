@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+pub use crate::conn_io::Counted;
 
 /// The limits and the live counts.
 #[derive(Debug)]
@@ -89,31 +90,20 @@ impl Drop for ConnGuard {
     }
 }
 
-/// A TCP listener that enforces [`ConnLimits`].
+/// A TCP listener that enforces [`ConnLimits`]; each connection has `first_bytes` to start its request.
 pub struct LimitedListener {
     inner: TcpListener,
     limits: Arc<ConnLimits>,
+    first_bytes: Duration,
 }
 
 impl LimitedListener {
-    pub fn new(inner: TcpListener, limits: Arc<ConnLimits>) -> Self {
-        Self { inner, limits }
-    }
-}
-
-/// A connection and what its admission left with it (by default the slot it holds, dropped with the socket).
-pub struct Counted<G = ConnGuard> {
-    stream: TcpStream,
-    guard: G,
-}
-
-impl<G> Counted<G> {
-    pub fn new(stream: TcpStream, guard: G) -> Self {
-        Self { stream, guard }
-    }
-
-    pub fn guard(&self) -> &G {
-        &self.guard
+    pub fn new(inner: TcpListener, limits: Arc<ConnLimits>, first_bytes: Duration) -> Self {
+        Self {
+            inner,
+            limits,
+            first_bytes,
+        }
     }
 }
 
@@ -135,10 +125,11 @@ impl axum::serve::Listener for LimitedListener {
             // the client acknowledges the last, which a delayed ACK stretches to ~40 ms.
             let _ = stream.set_nodelay(true);
             match self.limits.admit(addr.ip()) {
-                Ok(guard) => return (Counted::new(stream, guard), addr),
+                Ok(guard) => return (Counted::new(stream, guard, self.first_bytes), addr),
                 Err(why) => {
                     tracing::warn!(client = %addr, %why, "connection refused");
-                    metrics::counter!("exai_connections_refused_total", "transport" => "http").increment(1);
+                    let transport = self.limits.transport;
+                    metrics::counter!("exai_connections_refused_total", "transport" => transport).increment(1);
                     tokio::spawn(refuse(stream, why));
                 }
             }
@@ -160,34 +151,6 @@ async fn refuse(mut stream: TcpStream, why: String) {
     );
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.write_all(response.as_bytes())).await;
     let _ = stream.shutdown().await;
-}
-
-impl<G: Unpin> AsyncRead for Counted<G> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl<G: Unpin> AsyncWrite for Counted<G> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
 }
 
 #[cfg(test)]

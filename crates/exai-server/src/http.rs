@@ -243,10 +243,11 @@ pub async fn serve(
     let records = session_records(&app);
     let sessions = Arc::new(SharedSessions::new(Arc::clone(&records)));
     tokio::spawn(count_sessions(Arc::clone(&sessions), shutdown.clone()));
+    let header_timeout = app.config.limits.header_read_timeout;
     let router = app_router(app, exporter, shutdown.clone(), sessions, records);
-    axum::serve(LimitedListener::new(listener, limits), router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let listener = LimitedListener::new(listener, limits, header_timeout);
+    crate::serve::serve(listener, router, header_timeout, |_, _| (), shutdown).await;
+    Ok(())
 }
 
 /// How often the legacy session count is sampled.
@@ -266,17 +267,26 @@ async fn count_sessions(sessions: Arc<SharedSessions>, shutdown: CancellationTok
 }
 
 /// Serves only `/metrics` and the dashboard on `listener` (the `MONITORING_DASHBOARD_PORT` listener) until
-/// `shutdown` fires. Its connections are not counted against the MCP listener's limits.
+/// `shutdown` fires. Its connections have limits of their own, as large as the MCP listener's
+/// (`EXAI_MAX_CONNECTIONS` / `EXAI_MAX_CONNECTIONS_PER_IP`, counted under `transport="monitoring"`), and the same
+/// header-read timeout.
 pub async fn serve_monitoring(
     listener: TcpListener,
     app: Arc<App>,
     exporter: Exporter,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let l = &app.config.limits;
+    let limits = ConnLimits::for_transport(
+        l.max_connections.get() as usize,
+        l.max_connections_per_ip.get() as usize,
+        "monitoring",
+    );
+    let header_timeout = l.header_read_timeout;
     let router = monitoring_router(app, exporter, shutdown.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let listener = LimitedListener::new(listener, limits, header_timeout);
+    crate::serve::serve(listener, router, header_timeout, |_, _| (), shutdown).await;
+    Ok(())
 }
 
 #[cfg(test)]

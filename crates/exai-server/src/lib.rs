@@ -12,13 +12,16 @@
 //! - `http`: the daemon's axum app: Streamable HTTP at `/mcp`, bearer auth, health routes.
 //! - `session_store`, `shared_sessions`: legacy MCP sessions in the store, served by any replica, deleted everywhere.
 //! - `origin`: the `Host` / `Origin` allow-lists on the dashboard, `/metrics`, `/admin/*` and WebSocket upgrades.
-//! - `conn_limit`: total and per-IP connection limits on the daemon's listener.
+//! - `conn_limit`: total and per-IP connection limits on the daemon's listeners; `conn_io`: each connection's IO
+//!   (its slot, a deadline for its first bytes, a cap on what it may send before authenticating).
+//! - `serve`: the accept loop behind every listener, with hyper's header-read timeout.
 //! - `routes`: plain HTTP routes (`/healthz`, `/readyz`, `/metrics`, `/admin/...`).
 //! - `tasks`: the MCP Tasks extension (SEP-2663): model-backed calls as pollable background tasks.
 //! - `ws`: the WebSocket daemon endpoint: the EX-AI daemon protocol and MCP JSON-RPC, sessions, keepalive.
 
 pub mod catalog;
 mod conformance;
+mod conn_io;
 pub mod conn_limit;
 mod executions;
 mod handler;
@@ -33,6 +36,7 @@ pub mod json_limits;
 pub mod prometheus;
 mod rescue;
 mod routes;
+mod serve;
 mod session_store;
 mod shared_sessions;
 pub mod stdio;

@@ -14,7 +14,19 @@ use exai_core::config::{Config, ProcessEnv};
 
 use crate::cli::{AdminCommand, BaselineCommand, Cli, Command, ConfigCommand};
 
+/// jemalloc, whose background thread returns freed memory to the system, so RSS falls back after a burst
+/// (docs/perf/memory.md; the thread is switched on first thing in `main`).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
+    // Purge freed memory from a background thread (dirty pages go after `dirty_decay_ms`, 10 s), not only when a
+    // thread happens to allocate again: after a burst, idle workers would otherwise keep it.
+    #[cfg(feature = "jemalloc")]
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!("exai: cannot start jemalloc's background purging thread: {e}");
+    }
     // ring is the process's one rustls crypto provider (reqwest and sqlx alike); a second install is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();

@@ -6,6 +6,7 @@ mod cache;
 mod chat;
 mod cli;
 mod dashboard;
+mod dos;
 mod faults;
 mod files;
 mod fleet;

@@ -222,6 +222,30 @@ pub const KEYS: &[Key] = &[
         "Largest WebSocket message accepted; a larger one closes the connection with 1009.",
     ),
     key(
+        "ws.max_queued_frames",
+        "EXAI_WS_MAX_QUEUED_FRAMES",
+        "1024",
+        "Frames waiting to be sent to one WebSocket client; a client that lets more pile up is closed with 4007.",
+    ),
+    key(
+        "ws.max_queued_bytes",
+        "EXAI_WS_MAX_QUEUED_BYTES",
+        "8388608",
+        "Bytes waiting to be sent to one WebSocket client; a client that lets more pile up is closed with 4007.",
+    ),
+    key(
+        "ws.write_timeout_secs",
+        "EXAI_WS_WRITE_TIMEOUT_SECS",
+        "30",
+        "Longest one write to a WebSocket client may block (a client that stopped reading); then it is dropped.",
+    ),
+    key(
+        "ws.max_detached_sessions_per_client",
+        "EXAI_WS_MAX_DETACHED_SESSIONS_PER_CLIENT",
+        "32",
+        "Disconnected WebSocket sessions (in their grace period) one client address may hold; past it its oldest ends.",
+    ),
+    key(
         "tools.profile",
         "EXAI_TOOL_PROFILE",
         "standard",
@@ -324,6 +348,12 @@ pub const KEYS: &[Key] = &[
         "EXAI_MAX_CONNECTIONS_PER_IP",
         "10",
         "Open HTTP connections at once from one client address.",
+    ),
+    key(
+        "limits.header_read_timeout_secs",
+        "EXAI_HEADER_READ_TIMEOUT_SECS",
+        "10",
+        "Longest a client may take to send a request's headers (HTTP, dashboard and WebSocket ports); then it is closed.",
     ),
     key(
         "limits.custom_max_inflight",

@@ -130,6 +130,11 @@ pub struct WsConfig {
     pub session_grace: Duration,
     pub max_sessions: NonZeroU32,
     pub max_frame_bytes: usize,
+    /// Per connection: frames and bytes waiting for the writer; past either the client is closed with 4007.
+    pub max_queued_frames: NonZeroU32,
+    pub max_queued_bytes: usize,
+    pub write_timeout: Duration,
+    pub max_detached_sessions_per_client: NonZeroU32,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +167,8 @@ pub struct Limits {
     pub max_request_bytes: usize,
     pub max_connections: NonZeroU32,
     pub max_connections_per_ip: NonZeroU32,
+    /// How long a client may take to send a request's headers, on every listener.
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]

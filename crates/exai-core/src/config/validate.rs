@@ -201,6 +201,17 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             }
             ok
         });
+        let max_queued_frames = r.non_zero("ws.max_queued_frames");
+        let max_queued_bytes: Option<usize> = r.parse("ws.max_queued_bytes", "a byte count from 1024 up");
+        let max_queued_bytes = max_queued_bytes.filter(|b| {
+            let ok = *b >= 1024;
+            if !ok {
+                r.problem("ws.max_queued_bytes", "expected a byte count from 1024 up");
+            }
+            ok
+        });
+        let write_timeout = r.secs("ws.write_timeout_secs");
+        let max_detached = r.non_zero("ws.max_detached_sessions_per_client");
         Some(WsConfig {
             host: ws_host?,
             port: ws_port?,
@@ -212,6 +223,10 @@ pub(super) fn typed(raw: &RawSettings, problems: &mut Vec<Problem>) -> Option<Co
             session_grace: session_grace?,
             max_sessions: max_sessions?,
             max_frame_bytes: max_frame_bytes?,
+            max_queued_frames: max_queued_frames?,
+            max_queued_bytes: max_queued_bytes?,
+            write_timeout: write_timeout?,
+            max_detached_sessions_per_client: max_detached?,
         })
     })();
     let insecure_no_auth = r.bool("insecure_no_auth");
@@ -326,6 +341,7 @@ fn limits(r: &mut Reader<'_>) -> Option<Limits> {
         max_request_bytes: max_request_bytes?,
         max_connections: r.non_zero("limits.max_connections")?,
         max_connections_per_ip: r.non_zero("limits.max_connections_per_ip")?,
+        header_read_timeout: r.secs("limits.header_read_timeout_secs")?,
     };
     if limits.session_max_inflight > limits.global_max_inflight {
         r.problem(

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::StreamExt;
-use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use tungstenite::error::CapacityError;
+
 use super::frames::{self, Inbound};
-use super::session::{Out, Session};
+use super::outbox::Outbox;
+use super::session::{Conn, Out, Session};
 use super::{WsState, calls, shared, writer};
+use crate::conn_io::OverReadCap;
 
 /// Serves one connection whose first frame was `hello`.
 pub(super) async fn run(
@@ -24,7 +27,8 @@ pub(super) async fn run(
     peer: SocketAddr,
 ) {
     let (sink, stream) = socket.split();
-    let (tx, rx) = mpsc::unbounded_channel::<Out>();
+    let (tx, rx) = state.outbox();
+    let write_timeout = state.app.config.ws.write_timeout;
     let conn = state.next_conn();
     let dead = CancellationToken::new();
     let kick = CancellationToken::new();
@@ -38,12 +42,21 @@ pub(super) async fn run(
             reason: "unauthorized".into(),
         });
         drop(tx);
-        writer::run(sink, rx, None, dead).await;
+        writer::run(sink, rx, None, dead, write_timeout).await;
         return;
     };
     let session = match state
         .sessions
-        .attach(session_id.as_deref(), &owner, conn, tx.clone(), kick.clone())
+        .attach(
+            session_id.as_deref(),
+            &owner,
+            Conn {
+                id: conn,
+                client: peer.ip(),
+                tx: tx.clone(),
+                kick: kick.clone(),
+            },
+        )
         .await
     {
         Ok(session) => session,
@@ -55,12 +68,18 @@ pub(super) async fn run(
                 reason: why,
             });
             drop(tx);
-            writer::run(sink, rx, None, dead).await;
+            writer::run(sink, rx, None, dead, write_timeout).await;
             return;
         }
     };
     tracing::debug!(client = %peer, session = %session.tag(), "websocket session attached");
-    let writer = tokio::spawn(writer::run(sink, rx, Some((Arc::clone(&session), conn)), dead.clone()));
+    let writer = tokio::spawn(writer::run(
+        sink,
+        rx,
+        Some((Arc::clone(&session), conn)),
+        dead.clone(),
+        write_timeout,
+    ));
     let close = read(stream, &tx, &session, &state, &kick, &dead).await;
     if let Some((code, reason)) = close {
         tracing::debug!(client = %peer, code, %reason, "closing websocket");
@@ -76,7 +95,7 @@ pub(super) async fn run(
 /// Reads frames until the connection ends; `Some((code, reason))` when the server should close it.
 async fn read(
     mut stream: futures::stream::SplitStream<WebSocket>,
-    tx: &UnboundedSender<Out>,
+    tx: &Outbox,
     session: &Arc<Session>,
     state: &Arc<WsState>,
     kick: &CancellationToken,
@@ -94,7 +113,7 @@ async fn read(
             message = stream.next() => {
                 let message = match message {
                     None => return None,
-                    Some(Err(e)) => return read_error(&e, state),
+                    Some(Err(e)) => return read_error(&e, ws.max_frame_bytes),
                     Some(Ok(message)) => message,
                 };
                 awaiting_pong = None;
@@ -103,6 +122,12 @@ async fn read(
                         if handle(text.as_str(), tx, session, state) {
                             last_active = Instant::now();
                         }
+                        // A client that does not read is being closed (4007): answer none of its other requests.
+                        if tx.is_full() {
+                            return None;
+                        }
+                        // A flood of buffered frames must not keep the writer (and others) off this worker.
+                        tokio::task::consume_budget().await;
                     }
                     Message::Binary(_) => {
                         last_active = Instant::now();
@@ -140,20 +165,37 @@ async fn read(
     }
 }
 
-/// The close for a failed read: 1009 for a frame over the size limit, else none (the socket is gone).
-pub(super) fn read_error(e: &axum::Error, state: &WsState) -> Option<(u16, String)> {
-    let text = e.to_string();
-    if text.contains("too long") || text.contains("Space limit") || text.contains("too big") {
-        let max = state.app.config.ws.max_frame_bytes;
-        tracing::info!(error = %text, "websocket frame over the size limit");
-        return Some((1009, format!("frame over {max} bytes (EXAI_WS_MAX_FRAME_BYTES)")));
+/// The close for a failed read: 1009 for a frame over the size limit (`EXAI_WS_MAX_FRAME_BYTES`) or a first frame
+/// over [`super::MAX_FIRST_FRAME_BYTES`], else none (the socket is gone). Told apart by the error's type.
+pub(super) fn read_error(e: &axum::Error, max_frame_bytes: usize) -> Option<(u16, String)> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        match err.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, .. })) => {
+                let max = max_frame_bytes;
+                tracing::info!(size, max, "websocket frame over the size limit");
+                return Some((1009, format!("frame over {max} bytes (EXAI_WS_MAX_FRAME_BYTES)")));
+            }
+            Some(tungstenite::Error::Io(io)) => {
+                if let Some(over) = io.get_ref().and_then(|i| i.downcast_ref::<OverReadCap>()) {
+                    tracing::info!(limit = over.limit, "websocket first frame over the size limit");
+                    let reason = format!(
+                        "first frame over {} bytes: start with a small hello or JSON-RPC message",
+                        over.limit
+                    );
+                    return Some((1009, reason));
+                }
+            }
+            _ => {}
+        }
+        cause = err.source();
     }
-    tracing::debug!(error = %text, "websocket read failed");
+    tracing::debug!(error = %e, "websocket read failed");
     None
 }
 
 /// Acts on one text frame; `false` when it was only a keepalive (`ping` / `pong`), which does not count as activity.
-fn handle(text: &str, tx: &UnboundedSender<Out>, session: &Arc<Session>, state: &Arc<WsState>) -> bool {
+fn handle(text: &str, tx: &Outbox, session: &Arc<Session>, state: &Arc<WsState>) -> bool {
     let reply = match frames::parse(text) {
         Err(bad) => frames::error(None, bad.code, &bad.message),
         Ok(Inbound::Hello { .. }) => frames::error(None, "VALIDATION_ERROR", "`hello` was already received"),
@@ -183,4 +225,28 @@ fn handle(text: &str, tx: &UnboundedSender<Out>, session: &Arc<Session>, state: 
     };
     let _ = tx.send(Out::live(reply));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversize_frame_is_told_by_its_error_type_not_its_text() {
+        let too_long = tungstenite::Error::Capacity(CapacityError::MessageTooLong { size: 9, max_size: 8 });
+        let (code, reason) = read_error(&axum::Error::new(too_long), 8).unwrap();
+        assert_eq!(code, 1009);
+        assert!(reason.contains("EXAI_WS_MAX_FRAME_BYTES"), "{reason}");
+
+        let first = tungstenite::Error::Io(std::io::Error::other(OverReadCap { limit: 64 }));
+        let (code, reason) = read_error(&axum::Error::new(first), 8).unwrap();
+        assert_eq!(code, 1009);
+        assert!(reason.contains("first frame over 64 bytes"), "{reason}");
+
+        // Texts that merely look like a size error are a plain failed read.
+        for text in ["file name too long", "Space limit exceeded", "too big"] {
+            let io = tungstenite::Error::Io(std::io::Error::other(text));
+            assert_eq!(read_error(&axum::Error::new(io), 8), None, "{text}");
+        }
+    }
 }

@@ -4,22 +4,28 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use tokio::net::TcpListener;
 
+use crate::conn_io::ReadCap;
 use crate::conn_limit::{ConnGuard, ConnLimits, Counted};
 
 /// A TCP listener that admits every connection but remembers which ones a limit refused.
 pub(super) struct WsListener {
     inner: TcpListener,
     limits: Arc<ConnLimits>,
+    first_bytes: Duration,
 }
 
 impl WsListener {
-    pub(super) fn new(inner: TcpListener, limits: Arc<ConnLimits>) -> Self {
-        Self { inner, limits }
+    /// `first_bytes`: how long a connection has to start its upgrade request (`EXAI_HEADER_READ_TIMEOUT_SECS`).
+    pub(super) fn new(inner: TcpListener, limits: Arc<ConnLimits>, first_bytes: Duration) -> Self {
+        Self {
+            inner,
+            limits,
+            first_bytes,
+        }
     }
 }
 
@@ -32,13 +38,16 @@ pub(super) struct Admission {
     pub addr: SocketAddr,
     /// Set when a connection limit refused this connection: the reason, naming the limit.
     pub refused: Option<String>,
+    /// What the connection may still send: capped until its first frame is accepted.
+    pub read_cap: Arc<ReadCap>,
 }
 
-impl Connected<IncomingStream<'_, WsListener>> for Admission {
-    fn connect_info(stream: IncomingStream<'_, WsListener>) -> Self {
+impl Admission {
+    pub(super) fn of(io: &Admitted, addr: &SocketAddr) -> Self {
         Self {
-            addr: *stream.remote_addr(),
-            refused: stream.io().guard().as_ref().err().cloned(),
+            addr: *addr,
+            refused: io.guard().as_ref().err().cloned(),
+            read_cap: io.read_cap(),
         }
     }
 }
@@ -58,7 +67,7 @@ impl axum::serve::Listener for WsListener {
                         tracing::warn!(client = %addr, %why, "websocket connection refused");
                         metrics::counter!("exai_connections_refused_total", "transport" => "ws").increment(1);
                     }
-                    return (Counted::new(stream, admission), addr);
+                    return (Counted::new(stream, admission, self.first_bytes), addr);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "websocket accept failed");

@@ -14,6 +14,7 @@ use rmcp::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::outbox::Outbox;
 use super::session::Out;
 use super::{WsState, conn, writer};
 use crate::ExaiHandler;
@@ -22,10 +23,11 @@ use crate::inbound::{self, Decoded};
 /// Serves MCP on `socket`, starting with the already-read `first` frame.
 pub(super) async fn serve(socket: WebSocket, first: String, state: Arc<WsState>) {
     let (sink, mut stream) = socket.split();
-    let (out_tx, out_rx) = mpsc::unbounded_channel::<Out>();
+    let (out_tx, out_rx) = state.outbox();
     let (msg_tx, msg_rx) = mpsc::channel::<ClientJsonRpcMessage>(256);
     let dead = CancellationToken::new();
-    let writer = tokio::spawn(writer::run(sink, out_rx, None, dead.clone()));
+    let write_timeout = state.app.config.ws.write_timeout;
+    let writer = tokio::spawn(writer::run(sink, out_rx, None, dead.clone(), write_timeout));
     let transport = WsTransport {
         incoming: msg_rx,
         outgoing: out_tx.clone(),
@@ -49,7 +51,7 @@ pub(super) async fn serve(socket: WebSocket, first: String, state: Arc<WsState>)
             tokio::select! {
                 message = stream.next() => match message {
                     None | Some(Ok(Message::Close(_))) => break None,
-                    Some(Err(e)) => break conn::read_error(&e, &state),
+                    Some(Err(e)) => break conn::read_error(&e, state.app.config.ws.max_frame_bytes),
                     Some(Ok(Message::Text(text))) => {
                         if !route(text.as_bytes(), &msg_tx, &out_tx).await {
                             break None;
@@ -80,11 +82,12 @@ pub(super) async fn serve(socket: WebSocket, first: String, state: Arc<WsState>)
 }
 
 /// Hands one frame to the service, or answers it with its JSON-RPC error; `false` once the service is gone.
-async fn route(
-    bytes: &[u8],
-    messages: &mpsc::Sender<ClientJsonRpcMessage>,
-    replies: &mpsc::UnboundedSender<Out>,
-) -> bool {
+async fn route(bytes: &[u8], messages: &mpsc::Sender<ClientJsonRpcMessage>, replies: &Outbox) -> bool {
+    // A client that does not read is being closed (4007): nothing more is read from it.
+    if replies.is_full() {
+        return false;
+    }
+    tokio::task::consume_budget().await;
     match decode_frame(bytes) {
         Decoded::Message(message) => messages.send(*message).await.is_ok(),
         Decoded::Ignore(why) => {
@@ -106,7 +109,7 @@ fn decode_frame(bytes: &[u8]) -> Decoded {
 /// rmcp's view of the socket: decoded messages in, serialized frames out (through the writer task).
 struct WsTransport {
     incoming: mpsc::Receiver<ClientJsonRpcMessage>,
-    outgoing: mpsc::UnboundedSender<Out>,
+    outgoing: Outbox,
 }
 
 impl Transport<RoleServer> for WsTransport {
@@ -119,9 +122,10 @@ impl Transport<RoleServer> for WsTransport {
         let sent = serde_json::to_string(&item)
             .map_err(std::io::Error::other)
             .and_then(|text| {
-                self.outgoing
-                    .send(Out::live(text))
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "websocket writer stopped"))
+                self.outgoing.send(Out::live(text)).map_err(|_| {
+                    let why = "websocket writer stopped, or the client does not read (its queue is full)";
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, why)
+                })
             });
         std::future::ready(sent)
     }

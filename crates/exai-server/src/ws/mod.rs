@@ -14,6 +14,7 @@ mod conn;
 mod frames;
 mod listener;
 mod mcp;
+mod outbox;
 mod session;
 mod shared;
 mod writer;
@@ -38,7 +39,7 @@ use crate::conn_limit::ConnLimits;
 use crate::http::constant_time_eq;
 use crate::origin::AllowLists;
 use listener::{Admission, WsListener};
-use session::Sessions;
+use session::{SessionCaps, Sessions};
 
 /// What every WebSocket connection of one daemon shares.
 pub(crate) struct WsState {
@@ -57,6 +58,11 @@ pub(crate) struct WsState {
 impl WsState {
     fn next_conn(&self) -> u64 {
         self.conns.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new connection's outbound queue, bounded by `EXAI_WS_MAX_QUEUED_FRAMES` / `EXAI_WS_MAX_QUEUED_BYTES`.
+    fn outbox(&self) -> (outbox::Outbox, outbox::Inbox) {
+        outbox::outbox(queue_caps(&self.app.config.ws))
     }
 
     /// Whether `presented` is the daemon's token (nothing presented never is).
@@ -86,8 +92,13 @@ pub async fn serve(
         .into_iter()
         .max()
         .unwrap_or_default();
+    let caps = SessionCaps {
+        max: ws.max_sessions.get() as usize,
+        max_detached_per_client: ws.max_detached_sessions_per_client.get() as usize,
+        kept: queue_caps(ws),
+    };
     let sessions = Sessions::new(
-        ws.max_sessions.get() as usize,
+        caps,
         ws.session_grace,
         longest_call + shared::POLL_MARGIN,
         Arc::clone(&app.store),
@@ -104,13 +115,11 @@ pub async fn serve(
         tools,
         conns: AtomicU64::new(0),
     });
+    let header_timeout = state.app.config.limits.header_read_timeout;
     let router = Router::new().fallback(upgrade).with_state(state);
-    axum::serve(
-        WsListener::new(listener, limits),
-        router.into_make_service_with_connect_info::<Admission>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    let listener = WsListener::new(listener, limits, header_timeout);
+    crate::serve::serve(listener, router, header_timeout, Admission::of, shutdown).await;
+    Ok(())
 }
 
 /// Upgrades any path whose request passes the `Host` / `Origin` allow-lists (else 403, before any upgrade); a
@@ -148,13 +157,25 @@ async fn upgrade(
         .on_upgrade(move |socket| handle(socket, state, admission, bearer_ok))
 }
 
-/// Picks the protocol from the first frame (within the hello timeout) and serves it.
+/// Most a connection may send before its first frame is accepted (`hello`, or a JSON-RPC message with the token on
+/// the upgrade): an unauthenticated client cannot make the daemon buffer a large frame (close 1009).
+pub(crate) const MAX_FIRST_FRAME_BYTES: usize = 64 * 1024;
+
+/// Just enough of a first frame to pick the protocol (nothing else of it is kept).
+#[derive(serde::Deserialize)]
+struct FirstFrame {
+    jsonrpc: Option<serde::de::IgnoredAny>,
+}
+
+/// Picks the protocol from the first frame (within the hello timeout, at most [`MAX_FIRST_FRAME_BYTES`]) and
+/// serves it.
 async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission, bearer_ok: bool) {
     use axum::extract::ws::Message;
     if let Some(why) = admission.refused {
         let _ = futures::SinkExt::send(&mut socket, writer::close_message(1008, &why)).await;
         return;
     }
+    admission.read_cap.limit(MAX_FIRST_FRAME_BYTES);
     let hello_timeout = state.app.config.ws.hello_timeout;
     let first = tokio::time::timeout(hello_timeout, async {
         loop {
@@ -168,7 +189,7 @@ async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission
                     )));
                 }
                 Some(Ok(Message::Close(_))) | None => return Err(None),
-                Some(Err(e)) => return Err(conn::read_error(&e, &state)),
+                Some(Err(e)) => return Err(conn::read_error(&e, state.app.config.ws.max_frame_bytes)),
             }
         }
     })
@@ -188,9 +209,7 @@ async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission
         }
         Ok(Ok(text)) => text,
     };
-    let is_jsonrpc = serde_json::from_str::<Value>(&first)
-        .ok()
-        .is_some_and(|v| v.get("jsonrpc").is_some());
+    let is_jsonrpc = serde_json::from_str::<FirstFrame>(&first).is_ok_and(|f| f.jsonrpc.is_some());
     if is_jsonrpc {
         if !bearer_ok {
             let reason = "unauthorized: send the daemon's token (EXAI_WS_TOKEN, else its `ws-token` file) as \
@@ -198,15 +217,25 @@ async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission
             let _ = futures::SinkExt::send(&mut socket, writer::close_message(4003, reason)).await;
             return;
         }
+        admission.read_cap.lift();
         return mcp::serve(socket, first, state).await;
     }
     match frames::parse(&first) {
         Ok(frames::Inbound::Hello { token, session_id }) => {
+            // `run` checks the token before it reads another frame.
+            admission.read_cap.lift();
             conn::run(socket, token, session_id, state, admission.addr).await;
         }
         _ => {
             let reason = "expected a hello frame first: {\"op\":\"hello\",\"token\":…}";
             let _ = futures::SinkExt::send(&mut socket, writer::close_message(4001, reason)).await;
         }
+    }
+}
+
+fn queue_caps(ws: &exai_core::config::WsConfig) -> outbox::Caps {
+    outbox::Caps {
+        frames: ws.max_queued_frames.get() as usize,
+        bytes: ws.max_queued_bytes,
     }
 }

@@ -29,9 +29,6 @@ pub(super) const POLL_MARGIN: Duration = Duration::from_secs(15);
 /// the grace period of the replica holding the session).
 pub(super) const PENDING_MARGIN: Duration = Duration::from_secs(60);
 
-/// Kept frames a session holds in memory when the store cannot take them; past this the oldest are dropped.
-pub(super) const MAX_KEPT_IN_MEMORY: usize = 10_000;
-
 /// Who holds a session: the replica whose process has it (attached, or within its grace period), and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Holder {

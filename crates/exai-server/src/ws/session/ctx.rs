@@ -8,6 +8,7 @@ use std::time::Duration;
 use exai_core::conversation::now_ms;
 use exai_core::store::Store;
 
+use crate::ws::outbox::Caps;
 use crate::ws::shared::{self, Holder, KeptBody};
 
 /// What every session of this replica needs from outside: the store the replicas share and who this replica is.
@@ -19,6 +20,8 @@ pub(super) struct Ctx {
     /// How long a session resumed from another replica polls for that replica's results (longest call deadline
     /// plus a margin).
     pub(super) poll_window: Duration,
+    /// How many frames (and bytes) a detached session keeps in memory and a resume delivers at most.
+    pub(super) kept: Caps,
 }
 
 impl Ctx {

@@ -7,17 +7,18 @@
 //! `ctx`: this replica's store operations for sessions. `peers`: heartbeat, refresh, polling another replica.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use exai_core::conversation::now_ms;
 use exai_core::store::Store;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::frames;
+use super::outbox::{Caps, Outbox};
 use super::shared::{self, KeptBody};
 use ctx::Ctx;
 
@@ -49,10 +50,26 @@ impl Out {
     }
 }
 
-/// Every live session, capped in number.
+/// The caps of a replica's sessions.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionCaps {
+    /// Sessions at once (`EXAI_WS_MAX_SESSIONS`).
+    pub max: usize,
+    /// Disconnected sessions one client address may hold (`EXAI_WS_MAX_DETACHED_SESSIONS_PER_CLIENT`).
+    pub max_detached_per_client: usize,
+    /// Frames and bytes a detached session keeps in memory, and a resume delivers at most.
+    pub kept: Caps,
+}
+
+/// How long a disconnected session that never ran a call waits for its client (it has nothing to hand over).
+pub(super) const UNUSED_GRACE: Duration = Duration::from_secs(5);
+
+/// Every live session, capped in number (`EXAI_WS_MAX_SESSIONS`) and in disconnected sessions per client address
+/// (`EXAI_WS_MAX_DETACHED_SESSIONS_PER_CLIENT`).
 pub(super) struct Sessions {
     map: Mutex<HashMap<String, Arc<Session>>>,
     max: usize,
+    max_detached_per_client: usize,
     ctx: Arc<Ctx>,
     shutdown: CancellationToken,
 }
@@ -82,6 +99,12 @@ struct State {
     calls: HashMap<String, CancellationToken>,
     /// Bumped on every detach and resume, so a grace timer knows whether the session was resumed meanwhile.
     generation: u64,
+    /// The address of the client that opened or last resumed the session.
+    client: Option<IpAddr>,
+    /// When the session lost its connection (while it has none).
+    detached_at: Option<Instant>,
+    /// Whether the session ever ran a call or was resumed: one that never did gets only [`UNUSED_GRACE`].
+    used: bool,
     /// Resumes collecting kept frames right now: frames kept meanwhile stay in memory for them.
     resuming: u32,
     /// Set while the session polls the store for results of calls another replica runs for it.
@@ -111,8 +134,16 @@ enum StoreCopy {
 
 struct Attached {
     id: u64,
-    tx: UnboundedSender<Out>,
+    tx: Outbox,
     kick: CancellationToken,
+}
+
+/// Where a connection asking for a session comes from and how to reach it.
+pub(super) struct Conn {
+    pub id: u64,
+    pub client: IpAddr,
+    pub tx: Outbox,
+    pub kick: CancellationToken,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -122,7 +153,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Sessions {
     /// `poll_window`: how long a session resumed from another replica waits for that replica's results.
     pub(super) fn new(
-        max: usize,
+        caps: SessionCaps,
         grace: Duration,
         poll_window: Duration,
         store: Arc<dyn Store>,
@@ -134,10 +165,12 @@ impl Sessions {
             seq: AtomicU64::new(0),
             grace,
             poll_window,
+            kept: caps.kept,
         });
         let sessions = Arc::new(Self {
             map: Mutex::default(),
-            max,
+            max: caps.max,
+            max_detached_per_client: caps.max_detached_per_client,
             ctx,
             shutdown,
         });
@@ -175,12 +208,10 @@ impl Sessions {
         self: &Arc<Self>,
         requested: Option<&str>,
         owner: &str,
-        conn: u64,
-        tx: UnboundedSender<Out>,
-        kick: CancellationToken,
+        conn: Conn,
     ) -> Result<Arc<Session>, String> {
         let Some(id) = requested else {
-            return self.create(owner, conn, tx, kick).await;
+            return self.create(owner, conn).await;
         };
         let local = lock(&self.map).get(id).cloned();
         let holder = self.ctx.holder(id).await;
@@ -188,7 +219,7 @@ impl Sessions {
             || holder.as_ref().is_some_and(|h| h.owner.as_deref() != Some(owner));
         if foreign {
             tracing::info!(session = %shared::tag(id), "websocket resume with another token than the session's; a new session instead");
-            return self.create(owner, conn, tx, kick).await;
+            return self.create(owner, conn).await;
         }
         let elsewhere = holder.map(|h| h.replica).filter(|r| *r != self.ctx.replica);
         let stopped = match &elsewhere {
@@ -200,7 +231,7 @@ impl Sessions {
             if let Err(e) = self.ctx.store.delete_shared(shared::SESSION_SCOPE, id).await {
                 self.ctx.failed("release", id, &e);
             }
-            return self.create(owner, conn, tx, kick).await;
+            return self.create(owner, conn).await;
         }
         let session = match local {
             Some(session) => session,
@@ -214,10 +245,10 @@ impl Sessions {
                 Self::count(&map);
                 session
             }
-            None => return self.create(owner, conn, tx, kick).await,
+            None => return self.create(owner, conn).await,
         };
         let from = elsewhere.clone().filter(|_| !stopped);
-        if let Some(from) = session.resume(from, conn, tx, kick).await {
+        if let Some(from) = session.resume(from, conn).await {
             tokio::spawn(Arc::clone(self).poll_remote(Arc::clone(&session), from));
         }
         if stopped && let Some(replica) = &elsewhere {
@@ -227,53 +258,136 @@ impl Sessions {
         Ok(session)
     }
 
-    /// A new session of `owner` for connection `conn`, said to be held here.
-    async fn create(
-        &self,
-        owner: &str,
-        conn: u64,
-        tx: UnboundedSender<Out>,
-        kick: CancellationToken,
-    ) -> Result<Arc<Session>, String> {
-        let session = {
+    /// A new session of `owner` for connection `conn`, said to be held here. At the cap, a disconnected session
+    /// that never ran a call (it holds nothing) makes room.
+    async fn create(self: &Arc<Self>, owner: &str, conn: Conn) -> Result<Arc<Session>, String> {
+        let (session, evicted) = {
             let mut map = lock(&self.map);
+            let mut evicted = None;
             if map.len() >= self.max {
-                return Err(format!(
-                    "the daemon already has {} WebSocket sessions (EXAI_WS_MAX_SESSIONS); retry later",
-                    self.max
-                ));
+                let idle = Self::detached(&map, |s| !s.used).into_iter().next();
+                match idle {
+                    Some(session) => {
+                        map.remove(&session.id);
+                        evicted = Some(session);
+                    }
+                    None => {
+                        return Err(format!(
+                            "the daemon already has {} WebSocket sessions (EXAI_WS_MAX_SESSIONS); retry later",
+                            self.max
+                        ));
+                    }
+                }
             }
             let session = self.new_session(uuid::Uuid::new_v4().to_string(), owner);
             map.insert(session.id.clone(), Arc::clone(&session));
-            let _ = tx.send(Out::live(frames::hello_ack(&session.id, false, 0)));
-            lock(&session.state).conn = Some(Attached { id: conn, tx, kick });
+            let _ = conn.tx.force(Out::live(frames::hello_ack(&session.id, false, 0)));
+            {
+                let mut state = lock(&session.state);
+                state.client = Some(conn.client);
+                state.conn = Some(Attached {
+                    id: conn.id,
+                    tx: conn.tx,
+                    kick: conn.kick,
+                });
+            }
             Self::count(&map);
-            session
+            (session, evicted)
         };
+        if let Some(old) = evicted {
+            self.end(old, "EXAI_WS_MAX_SESSIONS reached");
+        }
         self.ctx.claim(&session.id, &session.owner).await;
         Ok(session)
+    }
+
+    /// The disconnected sessions in `map` that `filter` accepts, longest disconnected first.
+    fn detached(map: &HashMap<String, Arc<Session>>, filter: impl Fn(&State) -> bool) -> Vec<Arc<Session>> {
+        let mut found: Vec<(Instant, Arc<Session>)> = map
+            .values()
+            .filter_map(|s| {
+                let state = lock(&s.state);
+                let at = state.detached_at.filter(|_| state.conn.is_none() && filter(&state))?;
+                Some((at, Arc::clone(s)))
+            })
+            .collect();
+        found.sort_by_key(|(at, _)| *at);
+        found.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Ends a disconnected session before its grace period is over (already out of the map): its calls are
+    /// cancelled and its holder record goes.
+    fn end(self: &Arc<Self>, session: Arc<Session>, why: &'static str) {
+        tracing::info!(session = %session.tag(), why, "websocket session ended early");
+        metrics::counter!("exai_ws_sessions_evicted_total").increment(1);
+        session.ended.cancel();
+        let sessions = Arc::clone(self);
+        tokio::spawn(async move {
+            let holder = sessions.ctx.holder(&session.id).await;
+            if holder.is_some_and(|h| h.replica == sessions.ctx.replica)
+                && let Err(e) = sessions
+                    .ctx
+                    .store
+                    .delete_shared(shared::SESSION_SCOPE, &session.id)
+                    .await
+            {
+                sessions.ctx.failed("release", &session.id, &e);
+            }
+        });
+    }
+
+    /// Keeps client `client` within `EXAI_WS_MAX_DETACHED_SESSIONS_PER_CLIENT`: its longest-disconnected sessions
+    /// end first, those that never ran a call before the others.
+    fn limit_detached(self: &Arc<Self>, client: IpAddr) {
+        let evicted: Vec<Arc<Session>> = {
+            let mut map = lock(&self.map);
+            let mut mine = Self::detached(&map, |s| s.client == Some(client));
+            if mine.len() <= self.max_detached_per_client {
+                return;
+            }
+            mine.sort_by_key(|s| lock(&s.state).used);
+            let extra = mine.len() - self.max_detached_per_client;
+            let evicted: Vec<Arc<Session>> = mine.into_iter().take(extra).collect();
+            for session in &evicted {
+                map.remove(&session.id);
+            }
+            Self::count(&map);
+            evicted
+        };
+        for session in evicted {
+            self.end(session, "EXAI_WS_MAX_DETACHED_SESSIONS_PER_CLIENT reached");
+        }
     }
 
     /// Connection `conn` has gone: unless the session has moved to another connection, it waits `grace` for a
     /// resume, then ends (its calls are cancelled, its kept frames dropped) — unless another replica holds it by
     /// then, in which case its calls run to their end and leave their results in the store for that replica.
     pub(super) fn detach(self: &Arc<Self>, session: &Arc<Session>, conn: u64) {
-        let generation = {
+        let (generation, client) = {
             let mut state = lock(&session.state);
             if state.conn.as_ref().is_none_or(|c| c.id != conn) {
                 return;
             }
             state.conn = None;
+            state.detached_at = Some(Instant::now());
             state.generation += 1;
-            state.generation
+            (state.generation, state.client)
         };
         tokio::spawn(Arc::clone(self).linger(Arc::clone(session), generation));
+        if let Some(client) = client {
+            self.limit_detached(client);
+        }
     }
 
     /// A detached session's wait: checks for cancels aimed at its calls from another replica, and at the end of
     /// the grace period either ends the session or, if another replica holds it, lets its calls finish.
     async fn linger(self: Arc<Self>, session: Arc<Session>, generation: u64) {
-        let expires = Instant::now() + self.ctx.grace;
+        let grace = if lock(&session.state).used {
+            self.ctx.grace
+        } else {
+            self.ctx.grace.min(UNUSED_GRACE)
+        };
+        let expires = Instant::now() + grace;
         let mut moved = false;
         loop {
             let wake = if moved {
@@ -352,13 +466,7 @@ impl Session {
     /// then every kept frame — from memory and from the store — oldest first. `from` is the replica that held the
     /// session until now, when not this one: its calls may still be running, so the session polls for their
     /// results: returns that replica when a poller should start.
-    async fn resume(
-        self: &Arc<Self>,
-        from: Option<String>,
-        conn: u64,
-        tx: UnboundedSender<Out>,
-        kick: CancellationToken,
-    ) -> Option<String> {
+    async fn resume(self: &Arc<Self>, from: Option<String>, conn: Conn) -> Option<String> {
         {
             let mut state = lock(&self.state);
             if let Some(old) = state.conn.take() {
@@ -396,12 +504,20 @@ impl Session {
             for kept in memory {
                 frames.insert(kept.name, (kept.text, kept.is_final));
             }
+            self.trim(&mut frames);
             let finals = frames.values().filter(|(_, f)| *f).count();
-            let _ = tx.send(Out::live(frames::hello_ack(&self.id, true, finals)));
+            let _ = conn.tx.force(Out::live(frames::hello_ack(&self.id, true, finals)));
             for (text, _) in frames.into_values() {
-                let _ = tx.send(Out::live(text));
+                let _ = conn.tx.force(Out::live(text));
             }
-            state.conn = Some(Attached { id: conn, tx, kick });
+            state.client = Some(conn.client);
+            state.detached_at = None;
+            state.used = true;
+            state.conn = Some(Attached {
+                id: conn.id,
+                tx: conn.tx,
+                kick: conn.kick,
+            });
             let start = from.is_some() && state.remote_until.is_none();
             if from.is_some() {
                 state.remote_until = Some(Instant::now() + self.ctx.poll_window);
@@ -418,16 +534,29 @@ impl Session {
         from.filter(|_| poll)
     }
 
+    /// Drops the oldest of the frames a resume is about to deliver past the kept caps (frames, bytes): the store
+    /// may hold more than memory does.
+    fn trim(&self, frames: &mut BTreeMap<String, (String, bool)>) {
+        let caps = self.ctx.kept;
+        let mut bytes: usize = frames.values().map(|(text, _)| text.len()).sum();
+        while frames.len() > caps.frames || (bytes > caps.bytes && frames.len() > 1) {
+            let Some((name, (text, _))) = frames.pop_first() else {
+                break;
+            };
+            bytes -= text.len();
+            tracing::warn!(session = %self.tag(), frame = %name,
+                "too many kept frames to deliver (EXAI_WS_MAX_QUEUED_FRAMES / _BYTES); dropped the oldest");
+        }
+    }
+
     /// Sends a frame to the attached connection, or keeps it (unless `Live`) for the next one.
     pub(super) fn deliver(self: &Arc<Self>, text: String, kind: Kind) {
         let mut state = lock(&self.state);
         let text = match &state.conn {
             Some(conn) => match conn.tx.send(Out::Text { text, kind }) {
                 Ok(()) => return,
-                Err(e) => match e.0 {
-                    Out::Text { text, .. } => text,
-                    _ => return,
-                },
+                Err(Out::Text { text, .. }) => text,
+                Err(_) => return,
             },
             None => text,
         };
@@ -443,9 +572,7 @@ impl Session {
         if let Some(attached) = &state.conn
             && attached.id != conn
         {
-            if let Err(e) = attached.tx.send(Out::Text { text, kind })
-                && let Out::Text { text, kind } = e.0
-            {
+            if let Err(Out::Text { text, kind }) = attached.tx.send(Out::Text { text, kind }) {
                 self.keep(&mut state, text, kind == Kind::Final);
             }
             return;
@@ -463,10 +590,15 @@ impl Session {
             state.flushing = true;
             tokio::spawn(Arc::clone(self).flush());
         }
-        if state.pending.len() >= shared::MAX_KEPT_IN_MEMORY
-            && let Some(dropped) = state.pending.pop_front()
-        {
-            tracing::warn!(session = %self.tag(), frame = %dropped.name, "too many kept frames in memory; dropped the oldest");
+        let caps = self.ctx.kept;
+        let mut bytes: usize = state.pending.iter().map(|k| k.text.len()).sum();
+        while !state.pending.is_empty() && (state.pending.len() >= caps.frames || bytes + text.len() > caps.bytes) {
+            let Some(dropped) = state.pending.pop_front() else {
+                break;
+            };
+            bytes -= dropped.text.len();
+            tracing::warn!(session = %self.tag(), frame = %dropped.name,
+                "too many kept frames in memory (EXAI_WS_MAX_QUEUED_FRAMES / _BYTES); dropped the oldest");
         }
         state.pending.push_back(Kept {
             name,
@@ -575,6 +707,7 @@ impl Session {
             return None;
         }
         let cancel = self.ended.child_token();
+        state.used = true;
         state.calls.insert(request_id.to_owned(), cancel.clone());
         Some(cancel)
     }

@@ -1,13 +1,36 @@
 //! The session manager's tests: resuming on this replica and on another one sharing a (SQLite) store.
 
 use super::*;
+use crate::ws::outbox::{self, Inbox};
 use exai_store::SqliteStore;
-use tokio::sync::mpsc;
 
 /// The owner every session of these tests has (one token), unless a test says otherwise.
 const OWNER: &str = "owner-of-the-token";
 
-fn texts(rx: &mut mpsc::UnboundedReceiver<Out>) -> Vec<String> {
+/// A queue with room for everything these tests send.
+fn queue() -> (Outbox, Inbox) {
+    outbox::outbox(CAPS)
+}
+
+const CAPS: Caps = Caps {
+    frames: 1000,
+    bytes: 1 << 20,
+};
+
+fn conn(id: u64, tx: Outbox) -> Conn {
+    conn_kicked(id, tx, CancellationToken::new())
+}
+
+fn conn_kicked(id: u64, tx: Outbox, kick: CancellationToken) -> Conn {
+    Conn {
+        id,
+        client: [127, 0, 0, 1].into(),
+        tx,
+        kick,
+    }
+}
+
+fn texts(rx: &mut Inbox) -> Vec<String> {
     let mut out = Vec::new();
     while let Ok(Out::Text { text, .. }) = rx.try_recv() {
         out.push(text);
@@ -21,7 +44,12 @@ async fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
 
 fn sessions(max: usize, grace: Duration, store: &Arc<dyn Store>) -> Arc<Sessions> {
     let window = Duration::from_secs(30);
-    Sessions::new(max, grace, window, Arc::clone(store), CancellationToken::new())
+    let caps = SessionCaps {
+        max,
+        max_detached_per_client: 32,
+        kept: CAPS,
+    };
+    Sessions::new(caps, grace, window, Arc::clone(store), CancellationToken::new())
 }
 
 /// Waits (bounded) until replica `sessions` has said it is alive.
@@ -70,18 +98,11 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
     let sessions = sessions(1, Duration::from_secs(60), &store);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = sessions
-        .attach(None, OWNER, 1, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let s = sessions.attach(None, OWNER, conn(1, tx)).await.unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
-    let (tx2, _rx2) = mpsc::unbounded_channel();
-    let refused = sessions
-        .attach(None, OWNER, 2, tx2, CancellationToken::new())
-        .await
-        .err()
-        .unwrap();
+    let (tx2, _rx2) = queue();
+    let refused = sessions.attach(None, OWNER, conn(2, tx2)).await.err().unwrap();
     assert!(refused.contains("EXAI_WS_MAX_SESSIONS"), "{refused}");
     drop(rx);
     sessions.detach(&s, 1);
@@ -89,11 +110,8 @@ async fn results_kept_while_away_arrive_after_the_hello_ack_on_resume() {
     s.deliver("done".into(), Kind::Keep);
     s.deliver("result".into(), Kind::Final);
     // The resume may come while the store writes are under way: each frame still arrives exactly once.
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let again = sessions
-        .attach(Some(&s.id), OWNER, 3, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let again = sessions.attach(Some(&s.id), OWNER, conn(3, tx)).await.unwrap();
     assert_eq!(again.id, s.id);
     let got = texts(&mut rx);
     assert!(
@@ -116,11 +134,8 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
     let sessions = sessions(4, Duration::from_secs(1), &store);
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let s = sessions
-        .attach(None, OWNER, 1, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, _rx) = queue();
+    let s = sessions.attach(None, OWNER, conn(1, tx)).await.unwrap();
     assert!(
         store
             .shared(shared::SESSION_SCOPE, &s.id, now_ms())
@@ -139,11 +154,8 @@ async fn a_session_not_resumed_within_the_grace_period_ends_and_cancels_its_call
         store.shared(shared::SESSION_SCOPE, &s.id, now_ms()).await.unwrap(),
         None
     );
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    sessions
-        .attach(Some(&s.id), OWNER, 2, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    sessions.attach(Some(&s.id), OWNER, conn(2, tx)).await.unwrap();
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
 }
 
@@ -154,8 +166,8 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     let a = sessions(4, Duration::from_secs(1), &store);
     let b = sessions(4, Duration::from_secs(1), &store);
     alive(&a).await;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let s = a.attach(None, OWNER, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, rx) = queue();
+    let s = a.attach(None, OWNER, conn(1, tx)).await.unwrap();
     let running = s.begin_call("\"late\"").unwrap();
     let cancelled = s.begin_call("\"stop\"").unwrap();
     drop(rx);
@@ -164,11 +176,8 @@ async fn a_session_moves_to_another_replica_with_its_kept_and_its_late_results()
     s.deliver("result".into(), Kind::Final);
     stored(&store, &s.id, 2).await;
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let moved = b
-        .attach(Some(&s.id), OWNER, 1, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let moved = b.attach(Some(&s.id), OWNER, conn(1, tx)).await.unwrap();
     assert_eq!(moved.id, s.id);
     let got = texts(&mut rx);
     assert!(
@@ -207,22 +216,30 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
     let store = store(&dir).await;
     let stop_a = CancellationToken::new();
     let window = Duration::from_secs(30);
-    let a = Sessions::new(4, Duration::from_secs(30), window, Arc::clone(&store), stop_a.clone());
+    let caps = SessionCaps {
+        max: 4,
+        max_detached_per_client: 32,
+        kept: CAPS,
+    };
+    let a = Sessions::new(
+        caps,
+        Duration::from_secs(30),
+        window,
+        Arc::clone(&store),
+        stop_a.clone(),
+    );
     let b = sessions(4, Duration::from_secs(30), &store);
     alive(&a).await;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let s = a.attach(None, OWNER, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, rx) = queue();
+    let s = a.attach(None, OWNER, conn(1, tx)).await.unwrap();
     drop(rx);
     a.detach(&s, 1);
     s.deliver("result".into(), Kind::Final);
     stored(&store, &s.id, 1).await;
     stop_a.cancel();
     stopped(&a).await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let moved = b
-        .attach(Some(&s.id), OWNER, 1, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let moved = b.attach(Some(&s.id), OWNER, conn(1, tx)).await.unwrap();
     assert_eq!(moved.id, s.id);
     let mut got = Vec::new();
     while let Ok(out) = rx.try_recv() {
@@ -237,26 +254,20 @@ async fn a_session_held_by_a_stopped_replica_delivers_what_finished_then_ends_wi
         "{got:?}"
     );
     assert_eq!(&got[1..], ["result", "4006"]);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let fresh = b
-        .attach(Some(&s.id), OWNER, 2, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let fresh = b.attach(Some(&s.id), OWNER, conn(2, tx)).await.unwrap();
     assert_ne!(fresh.id, s.id);
     assert!(texts(&mut rx)[0].contains("\"resumed\":false"));
 
     // With nothing finished there, a session of a stopped replica is not resumed at all.
     let c = sessions(4, Duration::from_secs(30), &store);
     alive(&c).await;
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let empty = c.attach(None, OWNER, 1, tx, CancellationToken::new()).await.unwrap();
+    let (tx, _rx) = queue();
+    let empty = c.attach(None, OWNER, conn(1, tx)).await.unwrap();
     c.shutdown.cancel();
     stopped(&c).await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let fresh = b
-        .attach(Some(&empty.id), OWNER, 3, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let fresh = b.attach(Some(&empty.id), OWNER, conn(3, tx)).await.unwrap();
     assert_ne!(fresh.id, empty.id);
     let got = texts(&mut rx);
     assert_eq!(got.len(), 1, "no 4006 dance: {got:?}");
@@ -273,13 +284,13 @@ async fn only_the_token_that_opened_a_session_resumes_it_here_or_on_another_repl
     let (mine, theirs) = (shared::owner("token A"), shared::owner("token B"));
     // The victim stays attached: a session taken over would cancel its `kick`.
     let kick = CancellationToken::new();
-    let (tx, _victim) = mpsc::unbounded_channel();
-    let s = a.attach(None, &mine, 1, tx, kick.clone()).await.unwrap();
+    let (tx, _victim) = queue();
+    let s = a.attach(None, &mine, conn_kicked(1, tx, kick.clone())).await.unwrap();
 
     for (replica, conn) in [(&a, 2), (&b, 3)] {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = queue();
         let other = replica
-            .attach(Some(&s.id), &theirs, conn, tx, CancellationToken::new())
+            .attach(Some(&s.id), &theirs, conn_kicked(conn, tx, CancellationToken::new()))
             .await
             .unwrap();
         assert_ne!(other.id, s.id, "another token gets a session of its own");
@@ -287,11 +298,61 @@ async fn only_the_token_that_opened_a_session_resumes_it_here_or_on_another_repl
     }
     assert!(!kick.is_cancelled(), "the session's own connection was not taken over");
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let same = b
-        .attach(Some(&s.id), &mine, 4, tx, CancellationToken::new())
-        .await
-        .unwrap();
+    let (tx, mut rx) = queue();
+    let same = b.attach(Some(&s.id), &mine, conn(4, tx)).await.unwrap();
     assert_eq!(same.id, s.id, "the same token resumes it, on another replica too");
     assert!(texts(&mut rx)[0].contains("\"resumed\":true"));
+}
+
+#[tokio::test]
+async fn a_client_keeps_few_disconnected_sessions_and_empty_ones_make_room_at_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let caps = SessionCaps {
+        max: 3,
+        max_detached_per_client: 2,
+        kept: CAPS,
+    };
+    let window = Duration::from_secs(30);
+    let sessions = Sessions::new(
+        caps,
+        Duration::from_secs(60),
+        window,
+        Arc::clone(&store),
+        CancellationToken::new(),
+    );
+    let mut gone = Vec::new();
+    for id in 0..3 {
+        let (tx, _rx) = queue();
+        let s = sessions.attach(None, OWNER, conn(id, tx)).await.unwrap();
+        sessions.detach(&s, id);
+        gone.push(s);
+    }
+    assert_eq!(
+        sessions.len(),
+        2,
+        "a third disconnected session of one address ends its oldest"
+    );
+    assert!(gone[0].ended.is_cancelled());
+
+    let other = |id, tx| Conn {
+        client: [10, 0, 0, 2].into(),
+        ..conn(id, tx)
+    };
+    let (tx, _a) = queue();
+    sessions.attach(None, OWNER, other(10, tx)).await.unwrap();
+    gone[2].begin_call("\"x\"").unwrap();
+    let (tx, _b) = queue();
+    sessions.attach(None, OWNER, other(11, tx)).await.unwrap();
+    assert!(
+        gone[1].ended.is_cancelled(),
+        "at the cap, a disconnected session that never ran a call made room"
+    );
+    assert!(!gone[2].ended.is_cancelled());
+    let (tx, _c) = queue();
+    let refused = sessions.attach(None, OWNER, other(12, tx)).await.err().unwrap();
+    assert!(
+        refused.contains("EXAI_WS_MAX_SESSIONS"),
+        "one that ran a call is kept: {refused}"
+    );
 }
