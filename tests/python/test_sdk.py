@@ -259,6 +259,8 @@ class ServeProcess:
         env = {k: v for k, v in os.environ.items() if k != "EXAI_HTTP_TOKEN"}
         if self.token is not None:
             env["EXAI_HTTP_TOKEN"] = self.token
+        # A free WebSocket port too: the default 8079 may belong to a daemon already running on this machine.
+        env["EXAI_WS_PORT"] = "0"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._stderr = self.stderr_path.open("w")
         self._stdout_log = self.stdout_path.open("w")

@@ -16,7 +16,8 @@ use clap::{Parser, Subcommand};
     about = "MCP server that lets coding assistants consult GLM, Kimi and other models"
 )]
 pub struct Cli {
-    /// Path to exai.toml (default: $EXAI_CONFIG, else ./exai.toml when present).
+    /// Path to exai.toml (default: $EXAI_CONFIG, else ~/.config/exai/exai.toml when present; ./exai.toml is never
+    /// read unless named here).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Data directory for the embedded database (config key `data_dir`, env EXAI_DATA_DIR).

@@ -164,6 +164,20 @@ async fn websocket_mcp_accepts_arguments_up_to_the_limit_and_names_it_past_it() 
     }
 }
 
+/// The first frame picks the protocol by a scan, not a parse: a first JSON-RPC frame nested far past serde's own
+/// recursion limit (and one behind a byte-order mark) is still answered by MCP with the limit named and its id,
+/// not closed as "expected a hello frame" (4001).
+#[tokio::test]
+async fn a_first_websocket_frame_nested_too_deep_is_refused_by_mcp_naming_the_limit() {
+    let daemon = Daemon::start(&[("EXAI_WS_TOKEN", TOKEN)], &[]).await;
+    for (id, prefix) in [(7, ""), (8, "\u{feff}")] {
+        let mut socket = connect(&daemon).await;
+        let frame = format!("{prefix}{}", tools_call(id, 5_000));
+        socket.send(Message::text(frame)).await.unwrap();
+        assert_refused(&next_frame(&mut socket).await, id);
+    }
+}
+
 /// `version` arguments holding `items` empty arrays (plus the few items of the envelope).
 fn many_items(items: usize) -> String {
     format!("{{\"many\":[{}]}}", vec!["[]"; items].join(","))

@@ -161,12 +161,6 @@ async fn upgrade(
 /// the upgrade): an unauthenticated client cannot make the daemon buffer a large frame (close 1009).
 pub(crate) const MAX_FIRST_FRAME_BYTES: usize = 64 * 1024;
 
-/// Just enough of a first frame to pick the protocol (nothing else of it is kept).
-#[derive(serde::Deserialize)]
-struct FirstFrame {
-    jsonrpc: Option<serde::de::IgnoredAny>,
-}
-
 /// Picks the protocol from the first frame (within the hello timeout, at most [`MAX_FIRST_FRAME_BYTES`]) and
 /// serves it.
 async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission, bearer_ok: bool) {
@@ -209,7 +203,12 @@ async fn handle(mut socket: WebSocket, state: Arc<WsState>, admission: Admission
         }
         Ok(Ok(text)) => text,
     };
-    let is_jsonrpc = serde_json::from_str::<FirstFrame>(&first).is_ok_and(|f| f.jsonrpc.is_some());
+    // Read by a scan of the outermost object, not a parse: a frame nested past the JSON limits still reaches its
+    // protocol's decoder, which refuses it by name (and a leading BOM does not hide `jsonrpc`).
+    let is_jsonrpc = !matches!(
+        crate::json_limits::top_field(first.as_bytes(), "jsonrpc"),
+        crate::json_limits::TopField::Absent
+    );
     if is_jsonrpc {
         if !bearer_ok {
             let reason = "unauthorized: send the daemon's token (EXAI_WS_TOKEN, else its `ws-token` file) as \

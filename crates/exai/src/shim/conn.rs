@@ -271,7 +271,9 @@ impl Daemon {
                             tracing::warn!(lost, "daemon did not resume the session; its calls failed");
                         }
                     }
-                    tracing::info!(url = %self.url(), session = %ack.session_id, resumed = ack.resumed, "connected to the exai daemon");
+                    // The id is a resume credential: logs (often kept by the assistant) show only its first 8 characters.
+                    let tag: String = ack.session_id.chars().take(8).collect();
+                    tracing::info!(url = %self.url(), session = %tag, resumed = ack.resumed, "connected to the exai daemon");
                     session = Some(ack.session_id);
                     let reason = self.serve(ws, &stop).await;
                     self.inner.table.fail_lists(&reason);
