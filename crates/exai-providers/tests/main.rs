@@ -578,3 +578,52 @@ async fn an_endless_event_fails_at_the_event_size_limit() {
         "the client read the whole {sent}-byte line instead of hanging up at the limit"
     );
 }
+
+/// An upstream that answers a non-streamed request with a body larger than any completion (it never ends, as far as
+/// the client should care): the client stops at `client::MAX_BODY_BYTES` with a `Malformed` error naming the limit,
+/// instead of buffering the body until the deadline (the upstream offers 4 times the limit and must see the client
+/// hang up before it has sent it all).
+#[tokio::test]
+async fn a_huge_completion_body_fails_at_the_body_size_limit() {
+    use exai_providers::openai_compat::client::MAX_BODY_BYTES;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const OFFERED: usize = 4 * MAX_BODY_BYTES;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let upstream = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            request.extend_from_slice(&buf[..n]);
+        }
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"pad\": \"";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let block = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < OFFERED {
+            if socket.write_all(&block).await.is_err() {
+                break;
+            }
+            sent += block.len();
+        }
+        sent
+    });
+    let provider = OpenAiCompatProvider::new(kimi::profile(Some(Secret::new("k")), &base), http());
+    let mut req = request(KIMI, false);
+    req.timeout = Duration::from_secs(60);
+    let events = collect(&provider, req).await;
+    match last_error(&events) {
+        ProviderError::Malformed { message, .. } => {
+            assert!(message.contains(&format!("{MAX_BODY_BYTES}-byte limit")), "{message}");
+        }
+        other => panic!("expected the body size limit, got {other:?}"),
+    }
+    let sent = upstream.await.unwrap();
+    assert!(
+        sent < OFFERED,
+        "the client read the whole {sent}-byte body instead of hanging up at the limit"
+    );
+}

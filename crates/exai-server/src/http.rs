@@ -86,6 +86,7 @@ fn app_router(
     );
     let guard = Guard {
         limit: app.config.limits.max_request_bytes,
+        body_timeout: app.config.limits.body_read_timeout,
         records,
     };
     let mut mcp_routes = Router::new()
@@ -155,6 +156,8 @@ async fn require_bearer(State(token): State<Arc<Secret>>, request: Request, next
 /// What [`guard_mcp_request`] needs: the body limit, and the session records to learn whether a DELETE removed one.
 struct Guard {
     limit: usize,
+    /// `limits.body_read_timeout_secs`: a body trickled slower than this holds no connection longer.
+    body_timeout: std::time::Duration,
     records: Arc<SessionRecords>,
 }
 
@@ -187,7 +190,14 @@ async fn guard_mcp_request(State(guard): State<Arc<Guard>>, request: Request, ne
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let read = tokio::time::timeout(guard.body_timeout, axum::body::to_bytes(body, limit)).await;
+    let Ok(read) = read else {
+        let secs = guard.body_timeout.as_secs();
+        let rejection = Rejection::slow_body(secs);
+        tracing::info!(secs, "request body not received in time");
+        return jsonrpc_error(StatusCode::REQUEST_TIMEOUT, &rejection);
+    };
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(e) => {
             let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())

@@ -51,6 +51,18 @@ impl Rejection {
         )
     }
 
+    /// The reply to a body that did not arrive within `secs` seconds of its headers.
+    pub fn slow_body(secs: u64) -> Self {
+        Self::new(
+            Value::Null,
+            INVALID_REQUEST,
+            format!(
+                "Invalid Request: the request body did not arrive within {secs} s of its headers \
+                 (EXAI_BODY_READ_TIMEOUT_SECS)"
+            ),
+        )
+    }
+
     /// The JSON-RPC error response object.
     pub fn to_json(&self) -> Value {
         json!({ "jsonrpc": "2.0", "id": self.id, "error": { "code": self.code, "message": self.message } })

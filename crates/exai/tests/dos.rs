@@ -377,3 +377,50 @@ async fn clients_trickling_their_headers_do_not_keep_others_out_past_the_header_
     );
     assert!(refused[0].contains("EXAI_MAX_CONNECTIONS_PER_IP"), "{answers:?}");
 }
+
+/// A client that sends its headers at once and then trickles the body (one byte every 300 ms of a declared 1,000)
+/// is answered 408 with a JSON-RPC error naming `EXAI_BODY_READ_TIMEOUT_SECS` once that passes, rather than holding
+/// its connection slot for as long as it likes; the daemon keeps serving.
+#[tokio::test]
+async fn a_body_trickled_after_its_headers_gets_408_at_the_body_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = [("EXAI_BODY_READ_TIMEOUT_SECS", "2")];
+    let (_child, [http, _, _]) = daemon_with_dashboard(&limits, dir.path()).await;
+    let mut tcp = TcpStream::connect(http).await.unwrap();
+    let head = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+                accept: application/json, text/event-stream\r\ncontent-length: 1000\r\n\r\n{";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let started = std::time::Instant::now();
+    // Up to 60 s of trickling (far past the 2 s timeout); stops as soon as the daemon answers.
+    for _ in 0..200 {
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout(Duration::from_millis(300), tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                    break;
+                }
+            }
+            Err(_) => {
+                if tcp.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "after {:?}: {answer:?}",
+        started.elapsed()
+    );
+    assert!(answer.contains("EXAI_BODY_READ_TIMEOUT_SECS"), "{answer}");
+    assert!(answer.contains("\"jsonrpc\""), "{answer}");
+    let healthz = format!("http://{http}/healthz");
+    assert!(
+        poll(&healthz, |b| b.contains("ok")).await.is_ok(),
+        "the daemon stopped serving"
+    );
+}

@@ -356,6 +356,12 @@ pub const KEYS: &[Key] = &[
         "Longest a client may take to send a request's headers (HTTP, dashboard and WebSocket ports); then it is closed.",
     ),
     key(
+        "limits.body_read_timeout_secs",
+        "EXAI_BODY_READ_TIMEOUT_SECS",
+        "30",
+        "Longest a client may take to send an MCP request's body once its headers are in (HTTP); then it gets 408.",
+    ),
+    key(
         "limits.custom_max_inflight",
         "EXAI_CUSTOM_MAX_INFLIGHT",
         "4",

@@ -169,6 +169,8 @@ pub struct Limits {
     pub max_connections_per_ip: NonZeroU32,
     /// How long a client may take to send a request's headers, on every listener.
     pub header_read_timeout: Duration,
+    /// How long a client may take to send an MCP request's body once its headers are in (HTTP).
+    pub body_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -342,6 +342,7 @@ fn limits(r: &mut Reader<'_>) -> Option<Limits> {
         max_connections: r.non_zero("limits.max_connections")?,
         max_connections_per_ip: r.non_zero("limits.max_connections_per_ip")?,
         header_read_timeout: r.secs("limits.header_read_timeout_secs")?,
+        body_read_timeout: r.secs("limits.body_read_timeout_secs")?,
     };
     if limits.session_max_inflight > limits.global_max_inflight {
         r.problem(

@@ -263,8 +263,9 @@ impl Call {
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
-            let body = match timeout_at(deadline, response.bytes()).await {
-                Ok(Ok(b)) => b.to_vec(),
+            // Only the message is wanted: a few KiB, whatever the upstream sends.
+            let body = match timeout_at(deadline, read_capped(response, MAX_ERROR_BODY_BYTES)).await {
+                Ok(Ok(Capped::Whole(b) | Capped::Over(b))) => b,
                 _ => Vec::new(),
             };
             let message =
@@ -289,10 +290,19 @@ impl Call {
             }));
             return Ok(());
         }
-        let body = match timeout_at(deadline, response.bytes()).await {
+        let body = match timeout_at(deadline, read_capped(response, MAX_BODY_BYTES)).await {
             Err(_) => return Err(self.timed_out()),
             Ok(Err(e)) => return Err(self.broken(error_chain(&e))),
-            Ok(Ok(b)) => b,
+            Ok(Ok(Capped::Whole(b))) => b,
+            Ok(Ok(Capped::Over(_))) => {
+                return Err(ProviderError::Malformed {
+                    provider: self.profile.name.clone(),
+                    message: format!(
+                        "response body over the {MAX_BODY_BYTES}-byte limit for one completion; the upstream's answer \
+                         was not read further"
+                    ),
+                });
+            }
         };
         let completion: ChatCompletion = serde_json::from_slice(&body).map_err(|e| ProviderError::Malformed {
             provider: self.profile.name.clone(),
@@ -447,6 +457,35 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// The most of one non-streamed completion body read: far above any model's output, far below what would hurt.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The most of an error body read (for its message).
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// A body read up to a limit.
+enum Capped {
+    /// All of it.
+    Whole(Vec<u8>),
+    /// The first `limit` bytes of a longer body; the rest was never read.
+    Over(Vec<u8>),
+}
+
+/// Reads `response`'s body chunk by chunk, stopping at `limit` bytes, so an upstream cannot make the daemon buffer
+/// an unbounded body (the deadline alone would let it send gigabytes first).
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Capped, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(Capped::Over(body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(body))
 }
 
 #[cfg(test)]
