@@ -9,8 +9,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::serve::Listener;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -48,14 +48,14 @@ pub async fn serve<L, T>(
         });
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+            // HTTP/1.1 only: cleartext HTTP/2 (prior knowledge) has no header-read timeout in hyper, so one idle h2c
+            // connection would hold its slot for ever; MCP clients and browsers speak HTTP/1.1 to a plain port.
+            // (hyper-util's auto builder reads the version itself on upgradeable connections, whatever it is told.)
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            // CONNECT protocol for WebSockets over HTTP/2, as axum::serve does.
-            builder.http2().enable_connect_protocol();
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
             tokio::pin!(conn);
             let result = tokio::select! {
                 result = conn.as_mut() => result,

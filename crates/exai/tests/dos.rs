@@ -424,3 +424,25 @@ async fn a_body_trickled_after_its_headers_gets_408_at_the_body_timeout() {
         "the daemon stopped serving"
     );
 }
+
+/// Cleartext HTTP/2 (the prior-knowledge preface and one empty SETTINGS frame, then silence) would get round the
+/// header-read timeout, which hyper applies to HTTP/1 only, and hold a connection slot for ever: every port speaks
+/// HTTP/1.1 only, so such a connection is closed at once, long before the (here 60 s) header timeout.
+#[tokio::test]
+async fn a_silent_http2_connection_is_closed_at_once_on_every_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = [("EXAI_HEADER_READ_TIMEOUT_SECS", "60")];
+    let (_child, addrs) = daemon_with_dashboard(&limits, dir.path()).await;
+    for addr in addrs {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+        tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "{addr}: an HTTP/2 connection was still open after 10 s (it answered {:?})",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+}

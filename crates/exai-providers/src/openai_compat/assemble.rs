@@ -34,8 +34,14 @@ impl Round {
         self.done_marker || self.finish.is_some()
     }
 
-    fn add_call_delta(&mut self, d: &ToolCallDelta) {
+    fn add_call_delta(&mut self, d: &ToolCallDelta) -> Result<(), AssembleError> {
         let index = d.index.unwrap_or(self.calls.len().saturating_sub(1));
+        if index >= MAX_TOOL_CALLS {
+            // Calls are kept by index: an index of 10^12 would otherwise allocate until the process aborts.
+            return Err(AssembleError::Malformed(format!(
+                "tool call index {index} is past the limit of {MAX_TOOL_CALLS} calls in one answer"
+            )));
+        }
         while self.calls.len() <= index {
             self.calls.push(PartialCall::default());
         }
@@ -54,8 +60,17 @@ impl Round {
                 call.arguments.push_str(a);
             }
         }
+        Ok(())
     }
 }
+
+/// The most tool calls one answer may carry (far more than any request offers tools for).
+pub const MAX_TOOL_CALLS: usize = 256;
+
+/// The most stream data one chat may deliver (the sum of its `data:` payloads, across rounds): what the assembler
+/// keeps (text, reasoning, tool arguments) is part of it, so an endless stream of small events cannot grow memory
+/// until the deadline.
+pub const MAX_STREAM_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why a chunk or body could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +90,8 @@ pub struct Assembler {
     /// The model id the provider reports (the requested one until it says otherwise).
     pub model: String,
     pub round: Round,
+    /// Bytes of stream data taken so far (see [`MAX_STREAM_BYTES`]).
+    streamed_bytes: usize,
 }
 
 impl Assembler {
@@ -84,6 +101,7 @@ impl Assembler {
             received_chars: 0,
             model: model.into(),
             round: Round::default(),
+            streamed_bytes: 0,
         }
     }
 
@@ -94,6 +112,12 @@ impl Assembler {
 
     /// One SSE `data:` payload. Returns `true` for the `[DONE]` marker.
     pub fn chunk(&mut self, data: &str) -> Result<bool, AssembleError> {
+        self.streamed_bytes += data.len();
+        if self.streamed_bytes > MAX_STREAM_BYTES {
+            return Err(AssembleError::Malformed(format!(
+                "the stream is over the {MAX_STREAM_BYTES}-byte limit for one answer; the rest was not read"
+            )));
+        }
         if data.trim() == "[DONE]" {
             self.round.done_marker = true;
             return Ok(true);
@@ -124,7 +148,7 @@ impl Assembler {
                 self.text(t);
             }
             for d in choice.delta.tool_calls.iter().flatten() {
-                self.round.add_call_delta(d);
+                self.round.add_call_delta(d)?;
             }
             if choice.usage.is_some() {
                 self.round.usage = choice.usage;
@@ -192,5 +216,45 @@ impl Assembler {
         self.received_chars += text.chars().count();
         self.round.reasoning.push_str(&text);
         self.events.push_back(ChatEvent::Reasoning(text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_call_index_past_the_limit_is_malformed_not_an_allocation() {
+        let mut asm = Assembler::new("m");
+        let ok = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":3,"function":{"name":"f"}}]}}]}"#;
+        assert_eq!(asm.chunk(ok).unwrap(), false);
+        assert_eq!(asm.round.calls.len(), 4);
+        let huge =
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1000000000000,"function":{"name":"f"}}]}}]}"#;
+        match asm.chunk(huge) {
+            Err(AssembleError::Malformed(m)) => assert!(m.contains("limit of 256"), "{m}"),
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        assert_eq!(asm.round.calls.len(), 4, "nothing was allocated for the refused index");
+    }
+
+    #[test]
+    fn a_stream_past_its_byte_limit_is_malformed() {
+        let mut asm = Assembler::new("m");
+        let text = "x".repeat(1024 * 1024);
+        let data = serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]}).to_string();
+        let mut sent = 0;
+        let err = loop {
+            match asm.chunk(&data) {
+                Ok(_) => sent += data.len(),
+                Err(e) => break e,
+            }
+            assert!(sent <= MAX_STREAM_BYTES, "past the limit without an error");
+        };
+        match err {
+            AssembleError::Malformed(m) => assert!(m.contains(&format!("{MAX_STREAM_BYTES}-byte limit")), "{m}"),
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        assert!(asm.round.text.len() <= MAX_STREAM_BYTES);
     }
 }

@@ -42,9 +42,17 @@ pub async fn run(config: Config, options: super::Options) -> anyhow::Result<()> 
     let started = super::start(config, options, "http").await?;
     let app = started.app.clone();
     for listener in &exposed {
-        tracing::warn!(
-            "serving {listener} (EXAI_INSECURE_NO_AUTH / --insecure-no-auth): anyone who can reach it can use it"
-        );
+        if listener.starts_with("HTTP") {
+            tracing::warn!(
+                "serving {listener} (EXAI_INSECURE_NO_AUTH / --insecure-no-auth): anyone who can reach it can use it"
+            );
+        } else {
+            // The WebSocket port still wants the token file's token, which remote clients cannot read.
+            tracing::warn!(
+                "serving {listener} (EXAI_INSECURE_NO_AUTH / --insecure-no-auth): it still wants the token in the \
+                 data directory's `ws-token` file, which remote clients cannot read; set EXAI_WS_TOKEN to share one"
+            );
+        }
     }
     if let Some(file) = &ws_token_file {
         tracing::info!(file = %file.display(), "WebSocket clients present the token in this file (EXAI_WS_TOKEN is unset)");
