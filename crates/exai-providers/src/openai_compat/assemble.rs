@@ -227,7 +227,7 @@ mod tests {
     fn a_tool_call_index_past_the_limit_is_malformed_not_an_allocation() {
         let mut asm = Assembler::new("m");
         let ok = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":3,"function":{"name":"f"}}]}}]}"#;
-        assert_eq!(asm.chunk(ok).unwrap(), false);
+        assert!(!asm.chunk(ok).unwrap(), "not the [DONE] marker");
         assert_eq!(asm.round.calls.len(), 4);
         let huge =
             r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1000000000000,"function":{"name":"f"}}]}}]}"#;
