@@ -771,3 +771,29 @@ fn stdio_in_a_repository_never_reads_its_exai_toml() {
         "{stdout}"
     );
 }
+
+/// A token with `+`, `/` and `=` (`openssl rand -base64`), URL-encoded in `?token=` as clients do, is accepted; the
+/// same token sent raw works too, and a wrong one is still refused.
+#[tokio::test]
+async fn a_url_encoded_query_token_is_decoded_before_it_is_compared() {
+    let token = "ab+cd/ef==";
+    let d = Daemon::start(&[("EXAI_WS_TOKEN", token)], &[]).await;
+    let connect = |query: &'static str| {
+        let url = format!("{}?token={query}", d.ws_url());
+        async move {
+            let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+            send(&mut socket, initialize()).await;
+            next(&mut socket).await
+        }
+    };
+    let reply = connect("ab%2Bcd%2Fef%3D%3D")
+        .await
+        .expect("the encoded token was refused");
+    assert_eq!(reply["id"], 1, "{reply}");
+    let reply = connect("ab+cd/ef==").await.expect("the raw token was refused");
+    assert_eq!(reply["id"], 1, "{reply}");
+    let (code, _) = connect("ab%2Bcd%2Fef%3D")
+        .await
+        .expect_err("a wrong token was accepted");
+    assert_eq!(code, 4003);
+}

@@ -96,17 +96,32 @@ impl FilePolicy {
     /// Whether `path` resolves (symlinks followed) inside an allowed root: false when it resolves nowhere. For
     /// places git names (its directories, alternates), which are never read through this policy.
     pub async fn contains(&self, path: &Path) -> bool {
-        let Ok(canonical) = tokio::fs::canonicalize(path).await else {
-            return false;
-        };
-        for root in &self.roots {
-            if let Ok(root) = tokio::fs::canonicalize(root).await
-                && canonical.starts_with(&root)
-            {
-                return true;
-            }
-        }
-        false
+        let (policy, path) = (self.clone(), path.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let Ok(canonical) = std::fs::canonicalize(&path) else {
+                return false;
+            };
+            policy.current_roots().iter().any(|root| canonical.starts_with(root))
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// The roots' real paths now, leaving out any whose name leads elsewhere than at start-up (see [`Self::open`]):
+    /// a root swapped for a link to `/` admits nothing here either (blocking).
+    pub fn current_roots(&self) -> Vec<PathBuf> {
+        self.roots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let current = std::fs::canonicalize(r).ok()?;
+                let expected = match self.pinned.get(i) {
+                    Some(Some(pinned)) => pinned.clone(),
+                    _ => beneath::lexical(r),
+                };
+                (current == expected).then_some(current)
+            })
+            .collect()
     }
 
     /// Opens `path` beneath the root it names (blocking). Refusals name the path and the rule, never what lies
@@ -420,6 +435,29 @@ mod tests {
             max_images: 8,
             max_image_total_bytes: 1 << 20,
         }
+    }
+
+    /// What git names (its directories, alternates) is checked with `contains`, which must honour the pinned roots
+    /// as reads do: a root whose name is later swapped for a link elsewhere contains nothing.
+    #[tokio::test]
+    async fn contains_admits_nothing_through_a_root_swapped_for_a_link() {
+        let base = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(base.path()).unwrap();
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(outside.join("secret")).unwrap();
+        let mut policy = policy(&root, 1 << 20);
+        policy.pinned = vec![Some(root.clone())];
+        assert!(policy.contains(&root.join("sub")).await);
+        assert!(!policy.contains(&outside.join("secret")).await);
+        std::fs::rename(&root, base.join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, &root).unwrap();
+        assert!(
+            !policy.contains(&outside.join("secret")).await,
+            "the swapped root's new target was taken for the root"
+        );
+        assert!(!policy.contains(&root.join("secret")).await);
+        assert!(policy.current_roots().is_empty());
     }
 
     #[tokio::test]

@@ -305,9 +305,9 @@ const MAX_GIT_DIR_ENTRIES: usize = 1_000_000;
 /// walked in turn (it could hold the link that leaves them). What cannot be walked whole is refused: git opens files
 /// by name in a directory it cannot list.
 async fn symlinks_inside(tool: &str, dir: &Path, policy: &FilePolicy, walk: Vec<PathBuf>) -> Result<(), ToolError> {
-    let roots = policy.roots.clone();
+    let policy = policy.clone();
     let walked = tokio::task::spawn_blocking(move || {
-        let roots: Vec<PathBuf> = roots.iter().filter_map(|r| std::fs::canonicalize(r).ok()).collect();
+        let roots = policy.current_roots();
         walk_git_dirs(walk, &roots, MAX_GIT_DIR_ENTRIES)
     })
     .await

@@ -146,9 +146,11 @@ async fn upgrade(
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|v| v.trim().to_owned())
         .or_else(|| {
-            uri.query()?
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("token=").map(str::to_owned))
+            // Percent-decoded, as a client URL-encodes a token with `+`, `/` or `=` (no `+` as space: base64 has `+`).
+            uri.query()?.split('&').find_map(|kv| {
+                kv.strip_prefix("token=")
+                    .map(|v| crate::routes::dashboard::auth::decode(v).unwrap_or_else(|| v.to_owned()))
+            })
         });
     let bearer_ok = state.token_ok(bearer.as_deref());
     let max = state.app.config.ws.max_frame_bytes;

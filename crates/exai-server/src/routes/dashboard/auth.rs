@@ -127,7 +127,7 @@ fn query_token(query: Option<&str>) -> Option<String> {
 }
 
 /// Undoes percent-encoding; `None` for a malformed escape or bytes that are not UTF-8.
-fn decode(text: &str) -> Option<String> {
+pub(crate) fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

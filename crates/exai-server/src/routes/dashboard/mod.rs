@@ -13,7 +13,7 @@
 
 mod api;
 mod assets;
-mod auth;
+pub(crate) mod auth;
 mod cpu;
 mod error;
 mod params;
