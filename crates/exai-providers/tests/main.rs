@@ -531,15 +531,15 @@ async fn finish_reasons_pass_through_except_network_error() {
     sim.shutdown().await;
 }
 
-/// An upstream that answers 200 `text/event-stream` and then sends one line that never ends: the client gives up at
-/// the parser's event limit (`sse::MAX_EVENT_BYTES`) with a `Malformed` error naming it, instead of buffering the
-/// line until the deadline (the upstream offers 8 times the limit and must see the client hang up).
-#[tokio::test]
-async fn an_endless_event_fails_at_the_event_size_limit() {
-    use exai_providers::openai_compat::sse::MAX_EVENT_BYTES;
+/// A real HTTP upstream for one request: answers 200 with `content_type`, then `prefix`, then `offered` bytes of `a`
+/// (a line or body that never ends, as far as the client should care) until the client hangs up. Returns its
+/// `/v1` base URL and a handle yielding how many bytes it managed to send.
+async fn endless_upstream(
+    content_type: &'static str,
+    prefix: &'static str,
+    offered: usize,
+) -> (String, tokio::task::JoinHandle<usize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    const OFFERED: usize = 8 * MAX_EVENT_BYTES;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
     let upstream = tokio::spawn(async move {
@@ -550,11 +550,11 @@ async fn an_endless_event_fails_at_the_event_size_limit() {
             let n = socket.read(&mut buf).await.unwrap();
             request.extend_from_slice(&buf[..n]);
         }
-        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: ";
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n{prefix}");
         socket.write_all(head.as_bytes()).await.unwrap();
         let block = vec![b'a'; 64 * 1024];
         let mut sent = 0;
-        while sent < OFFERED {
+        while sent < offered {
             if socket.write_all(&block).await.is_err() {
                 break;
             }
@@ -562,6 +562,18 @@ async fn an_endless_event_fails_at_the_event_size_limit() {
         }
         sent
     });
+    (base, upstream)
+}
+
+/// An upstream that answers 200 `text/event-stream` and then sends one line that never ends: the client gives up at
+/// the parser's event limit (`sse::MAX_EVENT_BYTES`) with a `Malformed` error naming it, instead of buffering the
+/// line until the deadline (the upstream offers 8 times the limit and must see the client hang up).
+#[tokio::test]
+async fn an_endless_event_fails_at_the_event_size_limit() {
+    use exai_providers::openai_compat::sse::MAX_EVENT_BYTES;
+
+    const OFFERED: usize = 8 * MAX_EVENT_BYTES;
+    let (base, upstream) = endless_upstream("text/event-stream", "data: ", OFFERED).await;
     let provider = OpenAiCompatProvider::new(kimi::profile(Some(Secret::new("k")), &base), http());
     let mut req = request(KIMI, true);
     req.timeout = Duration::from_secs(60);
@@ -586,31 +598,9 @@ async fn an_endless_event_fails_at_the_event_size_limit() {
 #[tokio::test]
 async fn a_huge_completion_body_fails_at_the_body_size_limit() {
     use exai_providers::openai_compat::client::MAX_BODY_BYTES;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const OFFERED: usize = 4 * MAX_BODY_BYTES;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    let upstream = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await.unwrap();
-            request.extend_from_slice(&buf[..n]);
-        }
-        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"pad\": \"";
-        socket.write_all(head.as_bytes()).await.unwrap();
-        let block = vec![b'a'; 64 * 1024];
-        let mut sent = 0;
-        while sent < OFFERED {
-            if socket.write_all(&block).await.is_err() {
-                break;
-            }
-            sent += block.len();
-        }
-        sent
-    });
+    let (base, upstream) = endless_upstream("application/json", "{\"pad\": \"", OFFERED).await;
     let provider = OpenAiCompatProvider::new(kimi::profile(Some(Secret::new("k")), &base), http());
     let mut req = request(KIMI, false);
     req.timeout = Duration::from_secs(60);
