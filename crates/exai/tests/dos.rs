@@ -11,14 +11,13 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::chat::sim;
 use crate::support::{self, Daemon};
 
 const TOKEN: &str = "dos-test-token";
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::support::{WsSocket as Ws, next_ws_frame as next};
 
 /// `exai serve` with a WebSocket token, GLM answered by `sim`, and `extra`.
 async fn daemon(sim: &exai_sim::SimHandle, extra: &[(&str, &str)]) -> Daemon {
@@ -41,24 +40,6 @@ async fn connect(d: &Daemon) -> Ws {
 
 async fn send(ws: &mut Ws, frame: Value) {
     ws.send(Message::text(frame.to_string())).await.unwrap();
-}
-
-/// The next JSON frame, or the close (code, reason); a socket that just ends counts as 1006.
-async fn next(ws: &mut Ws) -> Result<Value, (u16, String)> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a frame within 20 s");
-        match message {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(text.as_str()).unwrap()),
-            Some(Ok(Message::Close(frame))) => {
-                return Err(frame.map_or((1005, String::new()), |f| (f.code.into(), f.reason.to_string())));
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err((1006, e.to_string())),
-            None => return Err((1006, "stream ended".into())),
-        }
-    }
 }
 
 /// Says hello (with `session_id` to resume); returns the socket and the `hello_ack`.

@@ -78,6 +78,26 @@ struct Case {
     marker: PathBuf,
 }
 
+/// The case's repository (with changes) plus a committed submodule `sub`, cloned from a repository beside it that
+/// `fill` writes and commits; returns the submodule's work tree.
+fn with_submodule(c: &Case, fill: impl FnOnce(&Path)) -> PathBuf {
+    let sub_src = c.marker.parent().unwrap().join("sub-src");
+    std::fs::create_dir(&sub_src).unwrap();
+    git(&sub_src, &["init", "-q"]);
+    fill(&sub_src);
+    repo_with_changes(&c.root);
+    let src = sub_src.to_str().unwrap();
+    git(
+        &c.root,
+        &["-c", "protocol.file.allow=always", "submodule", "add", "-q", src, "sub"],
+    );
+    git(
+        &c.root,
+        &["commit", "-q", "-m", "with a submodule", "--", ".gitmodules", "sub"],
+    );
+    c.root.join("sub")
+}
+
 fn case() -> Case {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
@@ -260,24 +280,12 @@ async fn a_submodules_own_config_is_never_read() {
     let c = case();
     // A submodule whose own configuration names a clean filter for its files (git would run it to see whether
     // the submodule's work tree is dirty).
-    let sub_src = c.marker.parent().unwrap().join("sub-src");
-    std::fs::create_dir(&sub_src).unwrap();
-    git(&sub_src, &["init", "-q"]);
-    std::fs::write(sub_src.join(".gitattributes"), "*.txt filter=evil\n").unwrap();
-    std::fs::write(sub_src.join("s.txt"), "sub\n").unwrap();
-    git(&sub_src, &["add", "."]);
-    git(&sub_src, &["commit", "-q", "-m", "sub"]);
-    repo_with_changes(&c.root);
-    let src = sub_src.to_str().unwrap();
-    git(
-        &c.root,
-        &["-c", "protocol.file.allow=always", "submodule", "add", "-q", src, "sub"],
-    );
-    git(
-        &c.root,
-        &["commit", "-q", "-m", "with a submodule", "--", ".gitmodules", "sub"],
-    );
-    let sub = c.root.join("sub");
+    let sub = with_submodule(&c, |src| {
+        std::fs::write(src.join(".gitattributes"), "*.txt filter=evil\n").unwrap();
+        std::fs::write(src.join("s.txt"), "sub\n").unwrap();
+        git(src, &["add", "."]);
+        git(src, &["commit", "-q", "-m", "sub"]);
+    });
     git(&sub, &["config", "filter.evil.clean", &touch(&c.marker)]);
     // Same content, new mtime: git can only tell whether it changed by filtering it.
     let file = std::fs::File::options().write(true).open(sub.join("s.txt")).unwrap();
@@ -310,25 +318,13 @@ async fn a_work_tree_reaching_above_the_allowed_roots_is_refused() {
 async fn a_submodule_diff_format_in_the_config_never_runs_the_submodules_external_diff() {
     let c = case();
     // A submodule with two commits; the top repository stages a move of its gitlink.
-    let sub_src = c.marker.parent().unwrap().join("sub-src");
-    std::fs::create_dir(&sub_src).unwrap();
-    git(&sub_src, &["init", "-q"]);
-    std::fs::write(sub_src.join("s.txt"), "sub\n").unwrap();
-    git(&sub_src, &["add", "."]);
-    git(&sub_src, &["commit", "-q", "-m", "one"]);
-    std::fs::write(sub_src.join("s.txt"), "sub\ntwo\n").unwrap();
-    git(&sub_src, &["commit", "-q", "-am", "two"]);
-    repo_with_changes(&c.root);
-    let src = sub_src.to_str().unwrap();
-    git(
-        &c.root,
-        &["-c", "protocol.file.allow=always", "submodule", "add", "-q", src, "sub"],
-    );
-    git(
-        &c.root,
-        &["commit", "-q", "-m", "with a submodule", "--", ".gitmodules", "sub"],
-    );
-    let sub = c.root.join("sub");
+    let sub = with_submodule(&c, |src| {
+        std::fs::write(src.join("s.txt"), "sub\n").unwrap();
+        git(src, &["add", "."]);
+        git(src, &["commit", "-q", "-m", "one"]);
+        std::fs::write(src.join("s.txt"), "sub\ntwo\n").unwrap();
+        git(src, &["commit", "-q", "-am", "two"]);
+    });
     git(&sub, &["checkout", "-q", "HEAD~1"]);
     git(&c.root, &["add", "sub"]);
     // `diff.submodule=diff` makes git run `git diff` inside the submodule, without --no-ext-diff, where the

@@ -84,7 +84,7 @@ async fn http_accepts_arguments_up_to_the_limit_and_names_it_past_it() {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::support::WsSocket as Socket;
 
 async fn connect(daemon: &Daemon) -> Socket {
     let mut request = daemon.ws_url().into_client_request().unwrap();

@@ -290,3 +290,26 @@ pub fn unique_prefix(scope: &str) -> String {
         .as_nanos();
     format!("exai-test:{scope}:{}:{nanos}:", std::process::id())
 }
+
+/// A raw WebSocket client's socket.
+pub type WsSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON text frame within 20 s, or the close (code, reason); a socket that just ends counts as 1006.
+pub async fn next_ws_frame(ws: &mut WsSocket) -> Result<Value, (u16, String)> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a frame within 20 s");
+        match message {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(text.as_str()).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map_or((1005, String::new()), |f| (f.code.into(), f.reason.to_string())));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err((1006, e.to_string())),
+            None => return Err((1006, "stream ended".into())),
+        }
+    }
+}

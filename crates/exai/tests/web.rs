@@ -7,15 +7,13 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::replicas::{database_url, fresh_schema};
 use crate::support::{Daemon, std_command};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::support::{WsSocket as Socket, next_ws_frame as next};
 
 /// Opens the daemon's WebSocket with `headers` on the upgrade request: the socket, or the HTTP status and body of
 /// a refused upgrade.
@@ -35,24 +33,6 @@ async fn open(d: &Daemon, headers: &[(&str, &str)]) -> Result<Socket, (u16, Stri
             Err((response.status().as_u16(), body.unwrap_or_default()))
         }
         Err(e) => panic!("websocket connect failed: {e}"),
-    }
-}
-
-/// The next JSON frame, or the close code and reason.
-async fn next(socket: &mut Socket) -> Result<Value, (u16, String)> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
-            .await
-            .expect("a frame within 15 s");
-        match message {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(text.as_str()).unwrap()),
-            Some(Ok(Message::Close(frame))) => {
-                return Err(frame.map_or((1005, String::new()), |f| (f.code.into(), f.reason.to_string())));
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err((1006, e.to_string())),
-            None => return Err((1006, "stream ended".into())),
-        }
     }
 }
 

@@ -180,24 +180,14 @@ pub async fn open(
     }
     // Every object store git reads: `objects/info/alternates`, theirs in turn, as git resolves them.
     // `core.quotePath=false`: only a path with control characters, quotes or backslashes is quoted (then refused).
-    let counted = command::run(
-        dir,
-        fd,
+    let counted = listing(
+        tool,
+        (dir, fd),
         &["-c", "core.quotePath=false", "count-objects", "-v"],
         MAX_CONFIG_BYTES,
+        "list the object stores",
     )
-    .await
-    .map_err(|e| cannot_run(tool, e))?;
-    if !counted.success || counted.overflowed {
-        return Err(invalid(
-            tool,
-            format!(
-                "cannot list the object stores of the git repository at `{}`: {}",
-                dir.display(),
-                counted.stderr_text()
-            ),
-        ));
-    }
+    .await?;
     let mut walk = vec![common_dir.clone()];
     if !git_dir.starts_with(&common_dir) {
         walk.push(git_dir.clone());
@@ -216,20 +206,15 @@ pub async fn open(
         }
     }
     symlinks_inside(tool, dir, policy, walk).await?;
-    let listing = command::run(dir, fd, &["config", "--list", "-z", "--show-scope"], MAX_CONFIG_BYTES)
-        .await
-        .map_err(|e| cannot_run(tool, e))?;
-    if !listing.success || listing.overflowed {
-        return Err(invalid(
-            tool,
-            format!(
-                "cannot read the git configuration of `{}` (at most {MAX_CONFIG_BYTES} bytes): {}",
-                dir.display(),
-                listing.stderr_text()
-            ),
-        ));
-    }
-    let found = config_guard::program_keys(&listing.stdout);
+    let config = listing(
+        tool,
+        (dir, fd),
+        &["config", "--list", "-z", "--show-scope"],
+        MAX_CONFIG_BYTES,
+        "read the configuration",
+    )
+    .await?;
+    let found = config_guard::program_keys(&config.stdout);
     if !found.is_empty() {
         let keys = found
             .iter()
@@ -249,19 +234,14 @@ pub async fn open(
     // git trusts the paths in its index: an entry named `/home/me/.ssh/id_rsa` (or `../..`) is read from the disk
     // and shown in the diff, so every entry must be a plain path inside the work tree. Listed from the top: from a
     // subdirectory, ls-files would list only the entries below it.
-    let index = command::run(&toplevel, None, &["ls-files", "-z", "--cached"], MAX_INDEX_BYTES)
-        .await
-        .map_err(|e| cannot_run(tool, e))?;
-    if !index.success || index.overflowed {
-        return Err(invalid(
-            tool,
-            format!(
-                "cannot list the index of the git repository at `{}` (at most {MAX_INDEX_BYTES} bytes): {}",
-                dir.display(),
-                index.stderr_text()
-            ),
-        ));
-    }
+    let index = listing(
+        tool,
+        (&toplevel, None),
+        &["ls-files", "-z", "--cached"],
+        MAX_INDEX_BYTES,
+        "list the index",
+    )
+    .await?;
     if let Some(bad) = index
         .stdout
         .split(|&b| b == 0)
@@ -282,6 +262,33 @@ pub async fn open(
         opened,
         toplevel,
     })
+}
+
+/// git's complete output for `args`, run in `at` (a directory, and its opened descriptor when git should start in
+/// that very directory); refused, saying exai cannot `what` of the repository, when git failed or wrote more than
+/// `max` bytes (a listing half read would be half checked).
+async fn listing(
+    tool: &str,
+    at: (&Path, Option<BorrowedFd<'_>>),
+    args: &[&str],
+    max: u64,
+    what: &str,
+) -> Result<command::Output, ToolError> {
+    let (dir, fd) = at;
+    let out = command::run(dir, fd, args, max)
+        .await
+        .map_err(|e| cannot_run(tool, e))?;
+    if !out.success || out.overflowed {
+        return Err(invalid(
+            tool,
+            format!(
+                "cannot {what} of the git repository at `{}` (at most {max} bytes): {}",
+                dir.display(),
+                out.stderr_text()
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// At most this much of `git ls-files -z`; a larger index is refused rather than half checked.
